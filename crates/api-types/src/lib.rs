@@ -1,0 +1,2 @@
+//! Docker Engine API wire types, versions and filters
+#![forbid(unsafe_code)]

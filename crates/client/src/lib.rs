@@ -1,0 +1,2 @@
+//! Engine API client over a UNIX socket
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! berthd: the Docker Engine API over HTTP, onto the engine
+#![forbid(unsafe_code)]

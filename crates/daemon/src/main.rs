@@ -1,0 +1,7 @@
+//! `berthd`: a thin binary over the library.
+#![forbid(unsafe_code)]
+
+fn main() -> std::process::ExitCode {
+    eprintln!("berthd: not built yet");
+    std::process::ExitCode::FAILURE
+}

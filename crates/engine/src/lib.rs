@@ -1,0 +1,2 @@
+//! Engine services: images, containers, events, system
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! Bridges, veth, IPAM, nftables NAT and ports, DNS
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! The OCI runtime: a library, and runc's command line in main.rs
+#![forbid(unsafe_code)]

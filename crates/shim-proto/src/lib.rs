@@ -1,0 +1,2 @@
+//! Daemon-to-shim messages, framing and a blocking client
+#![forbid(unsafe_code)]

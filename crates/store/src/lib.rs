@@ -1,0 +1,2 @@
+//! Content blobs, overlay snapshots and metadata
+#![forbid(unsafe_code)]
