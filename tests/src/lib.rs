@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub use berth_base::testenv::{have_program, in_ci, is_root, require};
+
 /// The workspace root (the directory holding the top Cargo.toml).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -11,19 +13,9 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Whether a missing prerequisite must fail the test rather than skip it:
-/// in CI (`CI=true`) a skip never counts as a pass.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// Skip (return `false`) when `ok` is false and we are not in CI; panic with
-/// `why` in CI. Use as `if !require(is_root(), "needs root") { return; }`.
-pub fn require(ok: bool, why: &str) -> bool {
-    if ok {
-        return true;
-    }
-    assert!(!in_ci(), "prerequisite missing in CI: {why}");
-    eprintln!("SKIP: {why}");
-    false
+/// Where the release binaries are: `BERTH_BIN_DIR`, else target/release.
+pub fn bin_dir() -> PathBuf {
+    std::env::var_os("BERTH_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/release"))
 }
