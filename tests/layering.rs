@@ -9,7 +9,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
     let l0 = ["berth-base"];
     let mut m: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     m.insert("berth-base", vec![]);
-    for c in ["berth-api-types", "berth-sys"] {
+    for c in ["berth-api-types", "berth-sys", "berth-oci"] {
         m.insert(c, l0.to_vec());
     }
     m.insert("berth-cgroups", vec!["berth-base", "berth-sys"]);
@@ -39,6 +39,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
             "berth-network",
             "berth-shim-proto",
             "berth-cgroups",
+            "berth-oci",
         ],
     );
     m.insert(
