@@ -15,7 +15,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
     m.insert("berth-cgroups", vec!["berth-base", "berth-sys"]);
     m.insert(
         "berth-runtime",
-        vec!["berth-base", "berth-sys", "berth-cgroups"],
+        vec!["berth-base", "berth-sys", "berth-oci", "berth-cgroups"],
     );
     m.insert("berth-store", vec!["berth-base", "berth-sys"]);
     m.insert("berth-network", vec!["berth-base", "berth-sys"]);
@@ -25,6 +25,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
         vec![
             "berth-base",
             "berth-sys",
+            "berth-oci",
             "berth-shim-proto",
             "berth-runtime",
             "berth-cgroups",
