@@ -3,3 +3,6 @@
 //! a `SAFETY:` comment; every failing call becomes an `io::Error` naming the
 //! call and the object.
 #![allow(unsafe_code)]
+
+// Owned by the seccomp work: loading compiled BPF filters.
+pub mod seccomp;

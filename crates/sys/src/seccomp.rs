@@ -1,0 +1,1 @@
+//! Loading seccomp BPF programs into the kernel.
