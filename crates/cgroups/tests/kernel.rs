@@ -1,0 +1,415 @@
+//! Real-kernel tests, as root, on whatever hierarchy the host has (this
+//! project's VM is hybrid: v1 controllers plus cgroup2 with hugetlb). Each
+//! test uses its own cgroup under a parent named with the pid, removed by a
+//! Drop guard even when the test fails.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_base::testenv::{is_root, require};
+use berth_cgroups::{FreezerState, Hierarchy, Manager};
+use nix::sys::signal::Signal;
+use oci_spec::runtime::{
+    LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
+    LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
+};
+
+/// A test cgroup and the processes the test started in it.
+struct Guard {
+    m: Manager,
+    parents: Vec<PathBuf>,
+    children: Vec<Child>,
+}
+
+impl Guard {
+    fn new(name: &str) -> Guard {
+        let path = format!("/berth-test-{}/{name}", std::process::id());
+        let m = Manager::new(Some(&path), name).expect("manager");
+        let parents = m
+            .paths()
+            .filter_map(|p| p.parent().map(Path::to_path_buf))
+            .collect();
+        let g = Guard {
+            m,
+            parents,
+            children: Vec::new(),
+        };
+        g.m.create().expect("create");
+        g
+    }
+
+    /// Start `script` under sh in the cgroup. The shell waits for a line on
+    /// stdin before running it, so it is in the cgroup before it forks.
+    fn spawn(&mut self, script: &str) -> usize {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("read go; {script}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        self.m.apply(child.id() as i32).expect("apply");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"go\n")
+            .expect("release the shell");
+        self.children.push(child);
+        self.children.len() - 1
+    }
+
+    fn wait(&mut self, i: usize) -> (bool, String, String) {
+        let out = self.children.remove(i).wait_with_output().expect("wait");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn read(&self, controller: &str, file: &str) -> String {
+        let dir = self.m.path(controller).expect("controller");
+        std::fs::read_to_string(dir.join(file))
+            .unwrap_or_else(|e| panic!("read {}/{file}: {e}", dir.display()))
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // Only processes this test started: its shells and their children,
+        // all inside the test cgroup.
+        let _ = self.m.thaw();
+        let _ = self.m.kill_all(Signal::SIGKILL);
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let destroyed = self.m.destroy();
+        for p in &self.parents {
+            let _ = std::fs::remove_dir(p);
+        }
+        if !std::thread::panicking() {
+            destroyed.expect("destroy");
+        }
+    }
+}
+
+fn root() -> bool {
+    require(is_root(), "cgroup tests need root")
+}
+
+fn resources(f: impl FnOnce(LinuxResourcesBuilder) -> LinuxResourcesBuilder) -> LinuxResources {
+    f(LinuxResourcesBuilder::default())
+        .build()
+        .expect("resources")
+}
+
+#[test]
+fn memory_limit_is_written_and_updated() {
+    if !root() {
+        return;
+    }
+    let g = Guard::new("memory");
+    let mib = 1 << 20;
+    g.m.set(&resources(|r| {
+        r.memory(
+            LinuxMemoryBuilder::default()
+                .limit(64 * mib)
+                .swap(128 * mib)
+                .reservation(32 * mib)
+                .build()
+                .unwrap(),
+        )
+    }))
+    .unwrap();
+    let v1 = g.m.hierarchy() != Hierarchy::Unified;
+    let (limit_file, swap_file) = if v1 {
+        ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes")
+    } else {
+        ("memory.max", "memory.swap.max")
+    };
+    assert_eq!(g.read("memory", limit_file), (64 * mib).to_string());
+    if v1 {
+        assert_eq!(g.read("memory", swap_file), (128 * mib).to_string());
+    }
+    // Lowering both needs the memory limit written before memory+swap.
+    g.m.update(&resources(|r| {
+        r.memory(
+            LinuxMemoryBuilder::default()
+                .limit(16 * mib)
+                .swap(16 * mib)
+                .build()
+                .unwrap(),
+        )
+    }))
+    .unwrap();
+    assert_eq!(g.read("memory", limit_file), (16 * mib).to_string());
+    // Raising both needs the opposite order.
+    g.m.update(&resources(|r| {
+        r.memory(
+            LinuxMemoryBuilder::default()
+                .limit(256 * mib)
+                .swap(512 * mib)
+                .build()
+                .unwrap(),
+        )
+    }))
+    .unwrap();
+    assert_eq!(g.read("memory", limit_file), (256 * mib).to_string());
+    let stats = g.m.stats().unwrap();
+    assert_eq!(stats.memory.limit, Some(256 * mib as u64));
+}
+
+#[test]
+fn bad_values_name_the_file_and_value() {
+    if !root() {
+        return;
+    }
+    let g = Guard::new("badvalue");
+    let err =
+        g.m.set(&resources(|r| {
+            r.cpu(LinuxCpuBuilder::default().cpus("4096").build().unwrap())
+        }))
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("write 4096 to /"), "{msg}");
+    assert!(msg.ends_with("/cpuset.cpus"), "{msg}");
+}
+
+#[test]
+fn pids_limit_stops_forks() {
+    if !root() {
+        return;
+    }
+    let mut g = Guard::new("pids");
+    g.m.set(&resources(|r| {
+        r.pids(LinuxPidsBuilder::default().limit(10).build().unwrap())
+    }))
+    .unwrap();
+    assert_eq!(g.read("pids", "pids.max"), "10");
+    let i = g.spawn("for i in $(seq 50); do sleep 5 >/dev/null 2>&1 & done; echo all-forked");
+    let (_, out, err) = g.wait(i);
+    assert!(!out.contains("all-forked"), "50 forks succeeded: {out}");
+    assert!(err.to_lowercase().contains("fork"), "stderr: {err}");
+    let stats = g.m.stats().unwrap();
+    assert!(stats.pids.current <= 10, "{stats:?}");
+    assert_eq!(stats.pids.limit, Some(10));
+    // The sleeps that did start are ours and still in the cgroup.
+    assert!(!g.m.pids().unwrap().is_empty());
+    g.m.kill_all(Signal::SIGKILL).unwrap();
+}
+
+fn proc_state(pid: i32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    // The state follows the parenthesised command name.
+    let after = &stat[stat.rfind(')').expect("comm in stat") + 2..];
+    after.chars().next().expect("state in stat")
+}
+
+#[test]
+fn freezer_freezes_and_thaws_a_sleep() {
+    if !root() {
+        return;
+    }
+    let mut g = Guard::new("freezer");
+    g.spawn("exec sleep 100");
+    let pid = g.children[0].id() as i32;
+    // Wait until the shell has become sleep.
+    let start = Instant::now();
+    while std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap()
+        .trim()
+        != "sleep"
+    {
+        assert!(start.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(g.m.state().unwrap(), FreezerState::Thawed);
+    g.m.freeze().unwrap();
+    assert_eq!(g.m.state().unwrap(), FreezerState::Frozen);
+    // A frozen task sleeps uninterruptibly in the freezer.
+    assert_eq!(proc_state(pid), 'D');
+    g.m.thaw().unwrap();
+    assert_eq!(g.m.state().unwrap(), FreezerState::Thawed);
+    assert_eq!(proc_state(pid), 'S');
+    assert_eq!(g.m.pids().unwrap(), vec![pid]);
+}
+
+#[test]
+fn kill_all_kills_a_frozen_container() {
+    if !root() {
+        return;
+    }
+    let mut g = Guard::new("killall");
+    let i = g.spawn("sleep 100 & sleep 100 & wait");
+    let start = Instant::now();
+    while g.m.pids().unwrap().len() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    g.m.freeze().unwrap();
+    g.m.kill_all(Signal::SIGKILL).unwrap();
+    let (ok, _, _) = g.wait(i);
+    assert!(!ok);
+    let start = Instant::now();
+    while !g.m.pids().unwrap().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "processes survive"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(g.m.state().unwrap(), FreezerState::Thawed);
+}
+
+#[test]
+fn stats_count_cpu_and_memory() {
+    if !root() {
+        return;
+    }
+    let mut g = Guard::new("stats");
+    let i = g.spawn("i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; x=$(head -c 4000000 /dev/zero | tr '\\0' a); echo ${#x}");
+    let (ok, out, err) = g.wait(i);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "4000000");
+    let s = g.m.stats().unwrap();
+    assert!(s.cpu.usage_total > 1_000_000, "{s:?}");
+    assert!(s.cpu.usage_user > 0, "{s:?}");
+    assert!(s.memory.max_usage.unwrap_or(1) > 0, "{s:?}");
+    assert!(!s.memory.stat.is_empty());
+    assert_eq!(s.pids.current, 0);
+}
+
+#[test]
+fn memory_limit_oom_kills() {
+    if !root() {
+        return;
+    }
+    let mut g = Guard::new("oom");
+    let mib = 1 << 20;
+    g.m.set(&resources(|r| {
+        r.memory(
+            LinuxMemoryBuilder::default()
+                .limit(16 * mib)
+                .swap(16 * mib)
+                .build()
+                .unwrap(),
+        )
+    }))
+    .unwrap();
+    assert_eq!(g.m.oom_count().unwrap(), 0);
+    let i = g.spawn("x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo ${#x}");
+    let (ok, out, _) = g.wait(i);
+    assert!(!ok || out.trim() != "100000000");
+    assert!(g.m.oom_count().unwrap() >= 1);
+    assert!(g.m.stats().unwrap().memory.oom_kills >= 1);
+}
+
+#[test]
+fn cpu_settings_are_written() {
+    if !root() {
+        return;
+    }
+    let g = Guard::new("cpu");
+    g.m.set(&resources(|r| {
+        r.cpu(
+            LinuxCpuBuilder::default()
+                .shares(512u64)
+                .quota(50_000i64)
+                .period(100_000u64)
+                .cpus("0")
+                .mems("0")
+                .build()
+                .unwrap(),
+        )
+    }))
+    .unwrap();
+    if g.m.hierarchy() == Hierarchy::Unified {
+        assert_eq!(g.read("cpu", "cpu.max"), "50000 100000");
+    } else {
+        assert_eq!(g.read("cpu", "cpu.shares"), "512");
+        assert_eq!(g.read("cpu", "cpu.cfs_quota_us"), "50000");
+        assert_eq!(g.read("cpu", "cpu.cfs_period_us"), "100000");
+    }
+    assert_eq!(g.read("cpuset", "cpuset.cpus"), "0");
+    // A shorter period with a quota that only fits the new one.
+    g.m.update(&resources(|r| {
+        r.cpu(
+            LinuxCpuBuilder::default()
+                .quota(2_000i64)
+                .period(10_000u64)
+                .build()
+                .unwrap(),
+        )
+    }))
+    .unwrap();
+}
+
+#[test]
+fn device_rules_deny_and_allow() {
+    if !root() {
+        return;
+    }
+    let mut g = Guard::new("devices");
+    let rule = |allow: bool, t: LinuxDeviceType, major: Option<i64>, minor: Option<i64>| {
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(allow)
+            .typ(t)
+            .access("rwm");
+        if let Some(m) = major {
+            b = b.major(m);
+        }
+        if let Some(m) = minor {
+            b = b.minor(m);
+        }
+        b.build().unwrap()
+    };
+    g.m.set(&resources(|r| {
+        r.devices(vec![
+            rule(false, LinuxDeviceType::A, None, None),
+            rule(true, LinuxDeviceType::C, Some(1), Some(3)),
+        ])
+    }))
+    .unwrap();
+    let i = g.spawn("echo x > /dev/null && echo null-ok; head -c1 /dev/zero >/dev/null 2>&1 || echo zero-denied");
+    let (_, out, _) = g.wait(i);
+    assert!(out.contains("null-ok"), "{out}");
+    assert!(out.contains("zero-denied"), "{out}");
+}
+
+#[test]
+fn destroy_leaves_nothing() {
+    if !root() {
+        return;
+    }
+    let mut g = Guard::new("destroy");
+    let i = g.spawn("exit 0");
+    g.wait(i);
+    // A sub-cgroup made by the container goes too.
+    let sub = g.m.path("memory").unwrap().join("inner");
+    std::fs::create_dir(&sub).unwrap();
+    g.m.destroy().unwrap();
+    for p in g.m.paths() {
+        assert!(!p.exists(), "{} is left", p.display());
+    }
+    // Destroy is idempotent.
+    g.m.destroy().unwrap();
+}
+
+#[test]
+fn reloads_from_serialized_state() {
+    if !root() {
+        return;
+    }
+    let g = Guard::new("reload");
+    let json = serde_json::to_string(&g.m).unwrap();
+    let again: Manager = serde_json::from_str(&json).unwrap();
+    assert_eq!(again, g.m);
+    assert_eq!(again.state().unwrap(), FreezerState::Thawed);
+}
