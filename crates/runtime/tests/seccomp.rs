@@ -1,0 +1,162 @@
+//! Compiled seccomp filters on the real kernel. A filter cannot be taken off
+//! again, so each case runs in a fresh process: the test binary re-executes
+//! itself with `BERTH_SECCOMP_PROBE=<case>`, the `probe` test in that child
+//! loads a filter, makes the syscalls and reports through its exit code.
+//! No root needed: no_new_privs lets an unprivileged process load a filter.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus};
+
+use berth_runtime::seccomp::{compile, filter_flags};
+use berth_sys::seccomp::load;
+use oci_spec::runtime::LinuxSeccomp;
+
+const PROBE_ENV: &str = "BERTH_SECCOMP_PROBE";
+
+/// Runs `case` in a child process and returns how it ended.
+fn run_case(case: &str) -> ExitStatus {
+    let exe = std::env::current_exe().expect("test binary path");
+    let out = Command::new(exe)
+        .args(["--exact", "probe", "--nocapture", "--test-threads=1"])
+        .env(PROBE_ENV, case)
+        .output()
+        .expect("spawn the probe");
+    if !out.status.success() {
+        eprintln!(
+            "probe {case}: {:?}\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out.status
+}
+
+fn assert_passes(case: &str) {
+    let status = run_case(case);
+    assert_eq!(status.code(), Some(0), "probe {case} failed: {status:?}");
+}
+
+fn install(json: &str) {
+    let spec: LinuxSeccomp = serde_json::from_str(json).expect("probe profile parses");
+    let filter = compile(&spec).expect("probe profile compiles");
+    nix::sys::prctl::set_no_new_privs().expect("prctl(PR_SET_NO_NEW_PRIVS)");
+    load(&filter, filter_flags(&spec)).expect("load the probe filter");
+}
+
+/// The errno of a failed `io::Result`, or 0 on success.
+fn errno<T>(r: std::io::Result<T>) -> i32 {
+    r.err().and_then(|e| e.raw_os_error()).unwrap_or(0)
+}
+
+fn scratch_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("berth-seccomp-probe-{}", std::process::id()))
+}
+
+/// Exits 0 when every check holds, else with the number of the first check
+/// that failed (so the parent's message points at it).
+fn finish(checks: &[bool]) -> ! {
+    let code = checks
+        .iter()
+        .position(|ok| !ok)
+        .map_or(0, |i| i32::try_from(i + 1).unwrap_or(99));
+    std::process::exit(code)
+}
+
+/// The child side: does nothing unless run by `run_case`.
+#[test]
+fn probe() {
+    let Ok(case) = std::env::var(PROBE_ENV) else {
+        return;
+    };
+    let dir = scratch_dir();
+    match case.as_str() {
+        "errno" => {
+            install(
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+                {"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"},
+                {"names":["getcwd"],"action":"SCMP_ACT_ERRNO","errnoRet":38}]}"#,
+            );
+            let mkdir = errno(std::fs::create_dir(&dir));
+            let cwd = errno(std::env::current_dir());
+            let pid = nix::unistd::getpid().as_raw();
+            finish(&[mkdir == libc::EPERM, cwd == libc::ENOSYS, pid > 0])
+        }
+        "args" => {
+            use nix::sys::personality::{self, Persona};
+            // Only the query form personality(0xffffffff) stays allowed.
+            install(
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+                {"names":["personality"],"action":"SCMP_ACT_ERRNO",
+                 "args":[{"index":0,"value":4294967295,"op":"SCMP_CMP_NE"}]}]}"#,
+            );
+            let query = personality::get();
+            let set = personality::set(Persona::ADDR_NO_RANDOMIZE);
+            finish(&[query.is_ok(), set == Err(nix::errno::Errno::EPERM)])
+        }
+        "default" => {
+            // A deny-by-default filter that keeps just what exiting needs.
+            install(
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":95,
+                "architectures":["SCMP_ARCH_X86","SCMP_ARCH_X32"],"syscalls":[
+                {"names":["exit","exit_group","write","brk","mmap","munmap","madvise",
+                  "futex","rt_sigprocmask","sigaltstack","close","getpid"],"action":"SCMP_ACT_ALLOW"}]}"#,
+            );
+            let mkdir = errno(std::fs::create_dir(&dir));
+            let pid = nix::unistd::getpid().as_raw();
+            finish(&[mkdir == libc::EOPNOTSUPP, pid > 0])
+        }
+        "kill" => {
+            install(
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+                {"names":["getppid"],"action":"SCMP_ACT_KILL_PROCESS"}]}"#,
+            );
+            let _ = nix::unistd::getppid();
+            // Not reached: the kernel kills the process with SIGSYS.
+            finish(&[false])
+        }
+        "flags" => {
+            // A thread that exists before the load: TSYNC must cover it too.
+            let (go, wait) = std::sync::mpsc::channel::<()>();
+            let other = std::thread::spawn(move || {
+                wait.recv().expect("wait for the filter");
+                errno(std::fs::create_dir(scratch_dir()))
+            });
+            install(
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_TSYNC",
+                "SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_SPEC_ALLOW"],"syscalls":[
+                {"names":["mkdir"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#,
+            );
+            go.send(()).expect("wake the thread");
+            let other = other.join().unwrap_or(0);
+            finish(&[other == libc::EACCES])
+        }
+        other => panic!("unknown probe case {other}"),
+    }
+}
+
+#[test]
+fn errno_rules_deny_with_their_errno() {
+    assert_passes("errno");
+}
+
+#[test]
+fn argument_conditions_select_calls() {
+    assert_passes("args");
+}
+
+#[test]
+fn default_action_applies_to_unlisted_syscalls() {
+    assert_passes("default");
+}
+
+#[test]
+fn kill_process_kills_with_sigsys() {
+    let status = run_case("kill");
+    assert_eq!(status.signal(), Some(libc::SIGSYS), "{status:?}");
+}
+
+#[test]
+fn filter_flags_are_accepted_and_tsync_covers_threads() {
+    assert_passes("flags");
+}
