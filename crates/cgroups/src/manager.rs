@@ -453,3 +453,44 @@ fn remove_dir(dir: &Path) -> Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_start_at_our_own_cgroup() {
+        let mountinfo = "\
+35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+";
+        let own = "8:pids:/\n4:memory:/process_api/abc\n0::/user\n";
+        let layout = Layout::parse(mountinfo, own);
+        let m = Manager::from_layout(&layout, Some("rel/c"), "c").unwrap();
+        assert_eq!(
+            m.path("memory").unwrap(),
+            Path::new("/sys/fs/cgroup/memory/process_api/abc/rel/c")
+        );
+        assert_eq!(
+            m.path("pids").unwrap(),
+            Path::new("/sys/fs/cgroup/pids/rel/c")
+        );
+        assert_eq!(
+            m.path("").unwrap(),
+            Path::new("/sys/fs/cgroup/unified/user/rel/c")
+        );
+        let m = Manager::from_layout(&layout, Some("/abs/c"), "c").unwrap();
+        assert_eq!(
+            m.path("memory").unwrap(),
+            Path::new("/sys/fs/cgroup/memory/abs/c")
+        );
+        let m = Manager::from_layout(&layout, None, "c9").unwrap();
+        assert_eq!(
+            m.path("pids").unwrap(),
+            Path::new("/sys/fs/cgroup/pids/berth/c9")
+        );
+        assert_eq!(m.hierarchy(), Hierarchy::Hybrid);
+        assert!(m.path("hugetlb").is_none());
+    }
+}
