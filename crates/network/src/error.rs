@@ -50,6 +50,13 @@ pub enum Error {
     /// A pool or range has no free subnet or address left.
     #[error("{0}")]
     Exhausted(String),
+    /// The embedded DNS server could not start.
+    #[error("start dns server on `{addr}`")]
+    Dns {
+        addr: String,
+        #[source]
+        source: io::Error,
+    },
     /// A persisted state file is not valid JSON.
     #[error("parse state `{path}`")]
     State {
@@ -63,8 +70,9 @@ impl Error {
     /// The class of the error for the API edge.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Netlink { source, .. } | Error::Io { source, .. } => match source.raw_os_error()
-            {
+            Error::Netlink { source, .. }
+            | Error::Io { source, .. }
+            | Error::Dns { source, .. } => match source.raw_os_error() {
                 Some(nix::libc::EEXIST) | Some(nix::libc::EADDRINUSE) => ErrorKind::Conflict,
                 Some(nix::libc::ENOENT) | Some(nix::libc::ENODEV) => ErrorKind::NotFound,
                 Some(nix::libc::EPERM) | Some(nix::libc::EACCES) => ErrorKind::Unauthorized,

@@ -87,3 +87,128 @@ pub fn link_exists(name: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success())
 }
+
+/// A child process killed (by its pid) and reaped on drop.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Netns {
+    /// Starts a long-running command inside the namespace.
+    pub fn spawn(&self, args: &[&str]) -> ChildGuard {
+        let mut a = vec!["netns", "exec", &self.name];
+        a.extend_from_slice(args);
+        ChildGuard(
+            Command::new("ip")
+                .args(&a)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn ip netns exec"),
+        )
+    }
+}
+
+/// A berth-network manager with a temporary state dir, its own link
+/// prefix and nft table; destroys everything it made on drop.
+pub struct Fixture {
+    pub mgr: berth_network::NetworkManager,
+    pub prefix: String,
+    pub table: String,
+    dir: Option<tempfile::TempDir>,
+    crashed: bool,
+}
+
+impl Fixture {
+    /// `tag` is one letter that keeps tests of one process apart.
+    pub fn new(tag: char, upstreams: Vec<std::net::SocketAddr>) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::open_in(dir, tag, upstreams)
+    }
+
+    pub fn open_in(
+        dir: tempfile::TempDir,
+        tag: char,
+        upstreams: Vec<std::net::SocketAddr>,
+    ) -> Self {
+        let prefix = format!("t{:x}{tag}", std::process::id() & 0xff_ffff);
+        let table = format!("berth_test_{prefix}");
+        let mut cfg = berth_network::Config::new(dir.path());
+        cfg.prefix = prefix.clone();
+        cfg.nft_table = table.clone();
+        cfg.dns_upstreams = Some(upstreams);
+        let mgr = berth_network::NetworkManager::open(cfg).expect("open manager");
+        Fixture {
+            mgr,
+            prefix,
+            table,
+            dir: Some(dir),
+            crashed: false,
+        }
+    }
+
+    /// Drops the manager without cleaning up, as a crash would (its DNS
+    /// threads stop, kernel objects and state files stay); returns the
+    /// state dir for the next manager.
+    pub fn crash(mut self) -> tempfile::TempDir {
+        self.crashed = true;
+        self.dir.take().expect("state dir")
+    }
+
+    /// Links in the host namespace whose name starts with our prefix.
+    pub fn our_links(&self) -> Vec<String> {
+        run("ip", &["-o", "link"])
+            .lines()
+            .filter_map(|l| l.split(':').nth(1))
+            .map(|n| n.trim().split('@').next().unwrap_or("").to_string())
+            .filter(|n| n.starts_with(&self.prefix))
+            .collect()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if !self.crashed {
+            let _ = self.mgr.destroy_all();
+        }
+    }
+}
+
+/// Whether the nft table exists.
+pub fn nft_table_exists(table: &str) -> bool {
+    Command::new("nft")
+        .args(["list", "table", "inet", table])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// An HTTP/1.0 GET over a plain TCP connection, retried for a while so
+/// that a server started a moment ago has time to listen.
+pub fn http_get(addr: std::net::SocketAddr) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let mut last = String::new();
+    for _ in 0..40 {
+        match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)) {
+            Ok(mut c) => {
+                c.set_read_timeout(Some(std::time::Duration::from_secs(3)))
+                    .ok();
+                c.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
+                    .map_err(|e| e.to_string())?;
+                let mut s = String::new();
+                c.read_to_string(&mut s).map_err(|e| e.to_string())?;
+                if !s.is_empty() {
+                    return Ok(s);
+                }
+                last = "empty reply".into();
+            }
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Err(format!("{addr}: {last}"))
+}

@@ -1,0 +1,354 @@
+//! The embedded DNS server of a user-defined network. It listens on the
+//! network's gateway address (UDP and TCP, port 53) in the host's network
+//! namespace, answers names of the network's containers (name, aliases,
+//! short id; A, AAAA and PTR) and forwards every other query verbatim to
+//! the host's resolvers. Because it runs in the host namespace, loopback
+//! resolvers of the host (systemd-resolved's 127.0.0.53) work too, which
+//! they cannot from inside a container.
+
+pub mod message;
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use message::{Query, Rdata};
+
+/// Names of one network (lowercase) and their addresses.
+pub type Names = HashMap<String, Vec<IpAddr>>;
+
+/// TTL of berth's own answers, as docker's embedded server uses.
+const TTL: u32 = 600;
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A running server; stops (and joins its threads) on drop.
+#[derive(Debug)]
+pub struct DnsServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl DnsServer {
+    /// Binds UDP and TCP on `addr` and serves `names`, forwarding the rest
+    /// to `upstreams`.
+    pub fn start(
+        addr: SocketAddr,
+        names: Arc<RwLock<Names>>,
+        upstreams: Vec<SocketAddr>,
+    ) -> io::Result<Self> {
+        let udp = UdpSocket::bind(addr)?;
+        let addr = udp.local_addr()?;
+        let tcp = TcpListener::bind(addr)?;
+        udp.set_read_timeout(Some(Duration::from_millis(250)))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let upstreams = Arc::new(upstreams);
+        let mut threads = Vec::new();
+        {
+            let (stop, names, upstreams) = (stop.clone(), names.clone(), upstreams.clone());
+            threads.push(std::thread::spawn(move || {
+                serve_udp(udp, &stop, &names, &upstreams)
+            }));
+        }
+        {
+            let stop = stop.clone();
+            threads.push(std::thread::spawn(move || {
+                serve_tcp(tcp, &stop, &names, &upstreams)
+            }));
+        }
+        Ok(DnsServer {
+            addr,
+            stop,
+            threads,
+        })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve_udp(
+    sock: UdpSocket,
+    stop: &AtomicBool,
+    names: &RwLock<Names>,
+    upstreams: &Arc<Vec<SocketAddr>>,
+) {
+    let mut buf = [0u8; 4096];
+    while !stop.load(Ordering::SeqCst) {
+        let (n, peer) = match sock.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(_) => continue,
+        };
+        let packet = buf[..n].to_vec();
+        match answer_local(&packet, names) {
+            Answer::Reply(r) => {
+                let _ = sock.send_to(&r, peer);
+            }
+            Answer::Drop => {}
+            Answer::Forward => {
+                // Forwarding may wait for a slow upstream: off this thread.
+                let Ok(reply_sock) = sock.try_clone() else {
+                    continue;
+                };
+                let upstreams = upstreams.clone();
+                std::thread::spawn(move || {
+                    let r = forward(&packet, &upstreams).unwrap_or_else(|| servfail(&packet));
+                    let _ = reply_sock.send_to(&r, peer);
+                });
+            }
+        }
+    }
+}
+
+fn serve_tcp(
+    listener: TcpListener,
+    stop: &AtomicBool,
+    names: &Arc<RwLock<Names>>,
+    upstreams: &Arc<Vec<SocketAddr>>,
+) {
+    for conn in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(mut conn) = conn else { continue };
+        let (names, upstreams) = (names.clone(), upstreams.clone());
+        std::thread::spawn(move || {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            // One connection may carry several queries, each length-prefixed.
+            loop {
+                let mut len = [0u8; 2];
+                if conn.read_exact(&mut len).is_err() {
+                    return;
+                }
+                let mut packet = vec![0u8; u16::from_be_bytes(len) as usize];
+                if conn.read_exact(&mut packet).is_err() {
+                    return;
+                }
+                let reply = match answer_local(&packet, &names) {
+                    Answer::Reply(r) => r,
+                    Answer::Drop => return,
+                    Answer::Forward => {
+                        forward(&packet, &upstreams).unwrap_or_else(|| servfail(&packet))
+                    }
+                };
+                let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
+                framed.extend_from_slice(&reply);
+                if conn.write_all(&framed).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+enum Answer {
+    Reply(Vec<u8>),
+    Forward,
+    Drop,
+}
+
+/// Answers from the network's names when the question is about them.
+fn answer_local(packet: &[u8], names: &RwLock<Names>) -> Answer {
+    let q = match Query::parse(packet) {
+        Ok(q) => q,
+        Err(_) => {
+            return match message::Header::parse(packet) {
+                Ok(h) if !h.is_response() => {
+                    Answer::Reply(message::error_response(&h, message::RCODE_FORMERR))
+                }
+                _ => Answer::Drop,
+            }
+        }
+    };
+    if q.header.is_response() {
+        return Answer::Drop;
+    }
+    if q.header.opcode() != 0 {
+        return Answer::Reply(message::error_response(&q.header, message::RCODE_NOTIMP));
+    }
+    let names = names.read().unwrap_or_else(|p| p.into_inner());
+    let qn = &q.question.name;
+    if q.question.qtype == message::TYPE_PTR {
+        if let Some(ip) = message::parse_reverse(qn) {
+            let owner = names
+                .iter()
+                .filter(|(_, addrs)| addrs.contains(&ip))
+                .map(|(n, _)| n)
+                .min_by_key(|n| n.len());
+            if let Some(n) = owner {
+                let r = message::response(
+                    packet,
+                    &q,
+                    message::RCODE_NOERROR,
+                    &[Rdata::Ptr(n.clone())],
+                    TTL,
+                );
+                return Answer::Reply(r);
+            }
+        }
+        return Answer::Forward;
+    }
+    let Some(addrs) = names.get(qn.as_str()) else {
+        return Answer::Forward;
+    };
+    let want_v4 = q.question.qtype == message::TYPE_A;
+    let want_v6 = q.question.qtype == message::TYPE_AAAA;
+    let answers: Vec<Rdata> = addrs
+        .iter()
+        .filter(|a| (a.is_ipv4() && want_v4) || (a.is_ipv6() && want_v6))
+        .map(|&a| Rdata::Addr(a))
+        .collect();
+    // A known name without records of this type is NOERROR with no data.
+    Answer::Reply(message::response(
+        packet,
+        &q,
+        message::RCODE_NOERROR,
+        &answers,
+        TTL,
+    ))
+}
+
+fn servfail(packet: &[u8]) -> Vec<u8> {
+    match message::Header::parse(packet) {
+        Ok(h) => message::error_response(&h, message::RCODE_SERVFAIL),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Sends `packet` to each upstream in turn over UDP; the first reply
+/// whose id matches wins. A truncated UDP reply is retried over TCP.
+fn forward(packet: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
+    let id = packet.get(..2)?;
+    for up in upstreams {
+        let bind: SocketAddr = if up.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let Ok(s) = UdpSocket::bind(bind) else {
+            continue;
+        };
+        if s.set_read_timeout(Some(UPSTREAM_TIMEOUT)).is_err() || s.send_to(packet, up).is_err() {
+            continue;
+        }
+        let mut buf = vec![0u8; 65535];
+        let Ok((n, from)) = s.recv_from(&mut buf) else {
+            continue;
+        };
+        if from != *up || buf.get(..2) != Some(id) {
+            continue;
+        }
+        buf.truncate(n);
+        let truncated = message::Header::parse(&buf).is_ok_and(|h| h.flags & 0x0200 != 0);
+        if truncated {
+            if let Some(r) = forward_tcp(packet, up) {
+                return Some(r);
+            }
+        }
+        return Some(buf);
+    }
+    None
+}
+
+fn forward_tcp(packet: &[u8], up: &SocketAddr) -> Option<Vec<u8>> {
+    let mut c = TcpStream::connect_timeout(up, UPSTREAM_TIMEOUT).ok()?;
+    c.set_read_timeout(Some(UPSTREAM_TIMEOUT)).ok()?;
+    let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(packet);
+    c.write_all(&framed).ok()?;
+    let mut len = [0u8; 2];
+    c.read_exact(&mut len).ok()?;
+    let mut reply = vec![0u8; u16::from_be_bytes(len) as usize];
+    c.read_exact(&mut reply).ok()?;
+    Some(reply)
+}
+
+/// The host's resolvers from /etc/resolv.conf, port 53.
+pub fn host_upstreams() -> Vec<SocketAddr> {
+    std::fs::read_to_string("/etc/resolv.conf")
+        .map(|s| {
+            crate::files::parse_resolv_conf(&s)
+                .nameservers
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, 53))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> RwLock<Names> {
+        let mut n = Names::new();
+        n.insert(
+            "web".into(),
+            vec!["172.18.0.2".parse().unwrap(), "fd00::2".parse().unwrap()],
+        );
+        RwLock::new(n)
+    }
+
+    fn reply(a: Answer) -> Vec<u8> {
+        match a {
+            Answer::Reply(r) => r,
+            Answer::Forward => panic!("forwarded"),
+            Answer::Drop => panic!("dropped"),
+        }
+    }
+
+    #[test]
+    fn answers_known_names_and_forwards_the_rest() {
+        let n = names();
+        let r = reply(answer_local(&message::query(1, "WEB", message::TYPE_A), &n));
+        assert_eq!(
+            message::answer_addrs(&r).unwrap(),
+            vec!["172.18.0.2".parse::<IpAddr>().unwrap()]
+        );
+        let r = reply(answer_local(
+            &message::query(1, "web.", message::TYPE_AAAA),
+            &n,
+        ));
+        assert_eq!(
+            message::answer_addrs(&r).unwrap(),
+            vec!["fd00::2".parse::<IpAddr>().unwrap()]
+        );
+        let r = reply(answer_local(&message::query(1, "web", 15), &n));
+        assert!(message::answer_addrs(&r).unwrap().is_empty());
+        assert!(matches!(
+            answer_local(&message::query(1, "other", message::TYPE_A), &n),
+            Answer::Forward
+        ));
+        let ptr = reply(answer_local(
+            &message::query(1, "2.0.18.172.in-addr.arpa", message::TYPE_PTR),
+            &n,
+        ));
+        assert_eq!(message::Header::parse(&ptr).unwrap().ancount, 1);
+        let bad = reply(answer_local(
+            &[0, 9, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0],
+            &n,
+        ));
+        assert_eq!(
+            message::Header::parse(&bad).unwrap().rcode(),
+            message::RCODE_FORMERR
+        );
+        assert!(matches!(answer_local(&[1, 2, 3], &n), Answer::Drop));
+    }
+}

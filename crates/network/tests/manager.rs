@@ -1,0 +1,321 @@
+//! NetworkManager on the real kernel: containers are named network
+//! namespaces of our own, the manager uses a private state dir, link
+//! prefix and nft table, and everything is checked gone at the end.
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::Instant;
+
+use berth_network::dns::message;
+use berth_network::{AttachRequest, NetworkSpec, PortRequest, Proto, SubnetSpec};
+use common::{can_run, http_get, nft_table_exists, run, Fixture, Netns};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("test address")
+}
+
+fn spec(name: &str, subnet: &str) -> NetworkSpec {
+    NetworkSpec {
+        name: name.into(),
+        ipv4: SubnetSpec {
+            subnet: Some(subnet.parse().expect("test subnet")),
+            ..Default::default()
+        },
+        dns: true,
+        ..Default::default()
+    }
+}
+
+fn attach<'a>(
+    net: &'a str,
+    id: &'a str,
+    name: &'a str,
+    ns: &'a Netns,
+    path: &'a std::path::Path,
+) -> AttachRequest<'a> {
+    let _ = ns;
+    AttachRequest {
+        network: net,
+        container_id: id,
+        name,
+        aliases: vec![format!("{name}-alias")],
+        netns: path,
+        ifname: None,
+        ipv4: None,
+        ipv6: None,
+        mac: None,
+        ports: vec![],
+    }
+}
+
+/// A fake upstream resolver on loopback that answers every A query with
+/// 192.0.2.99; stops when the test ends (the thread is detached and the
+/// socket times out).
+fn fake_upstream() -> SocketAddr {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind fake upstream");
+    let addr = sock.local_addr().expect("addr");
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .ok();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, peer)) = sock.recv_from(&mut buf) {
+            if let Ok(q) = message::Query::parse(&buf[..n]) {
+                let r = message::response(
+                    &buf[..n],
+                    &q,
+                    message::RCODE_NOERROR,
+                    &[message::Rdata::Addr(ip("192.0.2.99"))],
+                    5,
+                );
+                let _ = sock.send_to(&r, peer);
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn containers_reach_each_other_by_name() {
+    if !can_run() {
+        return;
+    }
+    let fx = Fixture::new('a', vec![fake_upstream()]);
+    let net = fx.mgr.create(spec("front", "10.232.0.0/24")).unwrap();
+    assert_eq!(net.ipv4.gateway, ip("10.232.0.1"));
+    let a = Netns::new("ma");
+    let b = Netns::new("mb");
+    let (pa, pb) = (a.path(), b.path());
+    let id_a = "aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111";
+    let id_b = "bbbbbbbbbbbb2222222222222222222222222222222222222222222222222222";
+    let t = Instant::now();
+    let ea = fx
+        .mgr
+        .attach(attach("front", id_a, "alpha", &a, &pa))
+        .unwrap();
+    eprintln!("attach took {:?}", t.elapsed());
+    let t = Instant::now();
+    let eb = fx
+        .mgr
+        .attach(attach("front", id_b, "beta", &b, &pb))
+        .unwrap();
+    eprintln!("attach took {:?}", t.elapsed());
+    assert_eq!(ea.ipv4.addr, ip("10.232.0.2"));
+    assert_eq!(eb.ipv4.addr, ip("10.232.0.3"));
+    assert_eq!(ea.mac, "02:42:0a:e8:00:02");
+
+    let ping = a.exec(&["busybox", "ping", "-c", "1", "-W", "2", "10.232.0.3"]);
+    assert!(
+        ping.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+    for name in ["beta", "beta-alias", "bbbbbbbbbbbb"] {
+        let out = a.exec(&["busybox", "nslookup", name, "10.232.0.1"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("10.232.0.3"),
+            "{name}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Names of other networks are not known here: forwarded upstream.
+    let out = a.exec(&["busybox", "nslookup", "example.test", "10.232.0.1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("192.0.2.99"), "forwarded: {text}");
+    // Name resolution through ping by name uses the resolver path too.
+    let ping = b.exec(&["busybox", "ping", "-c", "1", "-W", "2", "alpha"]);
+    let _ = ping;
+
+    // Addresses survive a reload of the state; a duplicate attach conflicts.
+    let again = fx
+        .mgr
+        .attach(attach("front", id_a, "alpha", &a, &pa))
+        .unwrap_err();
+    assert_eq!(again.kind(), berth_base::ErrorKind::Conflict);
+
+    fx.mgr.detach("front", id_a).unwrap();
+    fx.mgr.detach("front", id_b).unwrap();
+    let out = a.exec(&["ip", "-o", "link"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("eth0"));
+    fx.mgr.remove("front").unwrap();
+    assert!(fx.our_links().is_empty(), "{:?}", fx.our_links());
+    assert!(!nft_table_exists(&fx.table));
+    assert!(!run("ip", &["-o", "addr"]).contains("10.232.0.1"));
+}
+
+#[test]
+fn published_ports_reach_the_container() {
+    if !can_run()
+        || !berth_base::testenv::require(berth_base::testenv::have_program("nft"), "needs nft")
+    {
+        return;
+    }
+    let fx = Fixture::new('b', vec![]);
+    fx.mgr.create(spec("pub", "10.233.0.0/24")).unwrap();
+    let srv = Netns::new("ms");
+    let cli = Netns::new("mc");
+    let www = tempfile::tempdir().unwrap();
+    std::fs::write(www.path().join("index.html"), "hello from berth\n").unwrap();
+    let _httpd = srv.spawn(&[
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        www.path().to_str().unwrap(),
+    ]);
+    let (ps, pc) = (srv.path(), cli.path());
+    let mut req = attach("pub", "cccccccccccc", "web", &srv, &ps);
+    req.ports = vec![PortRequest {
+        proto: Proto::Tcp,
+        host_ip: None,
+        host_port: 0,
+        host_port_end: 0,
+        container_port: 8080,
+    }];
+    let t = Instant::now();
+    let ep = fx.mgr.attach(req).unwrap();
+    eprintln!("attach with a published port took {:?}", t.elapsed());
+    fx.mgr
+        .attach(attach("pub", "dddddddddddd", "client", &cli, &pc))
+        .unwrap();
+    let port = ep.ports[0].host_port;
+    assert!(port >= 49153);
+
+    // Directly, from the host on loopback, on the bridge address.
+    for addr in [
+        SocketAddr::new(ep.ipv4.addr, 8080),
+        SocketAddr::new(ip("127.0.0.1"), port),
+        SocketAddr::new(ip("10.233.0.1"), port),
+    ] {
+        let body = http_get(addr).unwrap();
+        assert!(body.contains("hello from berth"), "{addr}: {body}");
+    }
+    // From another container and from the container itself through the
+    // host address (hairpin).
+    // (busybox wget crashes under `ip netns exec` here; nc does the job.)
+    let get = format!(
+        "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 10.233.0.1 {port}"
+    );
+    for ns in [&cli, &srv] {
+        let out = ns.exec(&["sh", "-c", &get]);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("hello from berth"),
+            "{}: {}",
+            ns.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A second binding of the same host port conflicts.
+    let mut dup = attach("pub", "eeeeeeeeeeee", "dup", &cli, &pc);
+    dup.ports = vec![PortRequest {
+        proto: Proto::Tcp,
+        host_ip: None,
+        host_port: port,
+        host_port_end: 0,
+        container_port: 80,
+    }];
+    assert_eq!(
+        fx.mgr.attach(dup).unwrap_err().kind(),
+        berth_base::ErrorKind::Conflict
+    );
+
+    fx.mgr.detach("pub", "cccccccccccc").unwrap();
+    let listing = run("nft", &["list", "table", "inet", &fx.table]);
+    assert!(!listing.contains("dnat ip to"), "{listing}");
+    assert!(http_get(SocketAddr::new(ip("127.0.0.1"), port)).is_err());
+    fx.mgr.detach_all("dddddddddddd").unwrap();
+    fx.mgr.remove("pub").unwrap();
+    assert!(!nft_table_exists(&fx.table));
+    assert!(fx.our_links().is_empty(), "{:?}", fx.our_links());
+}
+
+#[test]
+fn reconcile_after_a_crash_removes_leftovers() {
+    if !can_run() {
+        return;
+    }
+    let fx = Fixture::new('c', vec![]);
+    fx.mgr.create(spec("crash", "10.234.0.0/24")).unwrap();
+    let ns = Netns::new("mr");
+    let p = ns.path();
+    let ep = fx
+        .mgr
+        .attach(attach("crash", "ffffffffffff", "gone", &ns, &p))
+        .unwrap();
+    let stray = format!("{}zz", fx.prefix);
+    run("ip", &["link", "add", &stray, "type", "bridge"]);
+    // "Crash": a second manager over the same state, as after a restart.
+    let dir = fx.crash();
+    let fx = Fixture::open_in(dir, 'c', vec![]);
+    let removed = fx.mgr.reconcile(&|_| false).unwrap();
+    assert!(removed.contains(&stray), "{removed:?}");
+    let net = fx.mgr.inspect("crash").unwrap();
+    assert!(net.endpoints.is_empty());
+    assert!(!net.ipv4.allocated.contains(&ep.ipv4.addr));
+    assert!(!common::link_exists(&ep.host_veth));
+    assert!(!common::link_exists(&stray));
+    // The address is free again.
+    let again = fx
+        .mgr
+        .attach(attach("crash", "ffffffffffff", "back", &ns, &p))
+        .unwrap();
+    assert_eq!(again.ipv4.addr, ep.ipv4.addr);
+}
+
+#[test]
+fn internal_networks_and_ipam_errors() {
+    if !can_run() {
+        return;
+    }
+    let fx = Fixture::new('d', vec![]);
+    let mut s = spec("inner", "10.235.0.0/24");
+    s.internal = true;
+    s.ipv6 = Some(SubnetSpec {
+        subnet: Some("fd00:235::/64".parse().unwrap()),
+        ..Default::default()
+    });
+    s.ipv4.ip_range = Some("10.235.0.128/25".parse().unwrap());
+    fx.mgr.create(s).unwrap();
+    assert_eq!(
+        fx.mgr
+            .create(spec("inner", "10.236.0.0/24"))
+            .unwrap_err()
+            .kind(),
+        berth_base::ErrorKind::Conflict
+    );
+    assert_eq!(
+        fx.mgr
+            .create(spec("other", "10.235.0.0/16"))
+            .unwrap_err()
+            .kind(),
+        berth_base::ErrorKind::Conflict
+    );
+    let ns = Netns::new("mi");
+    let p = ns.path();
+    let mut req = attach("inner", "999999999999", "i", &ns, &p);
+    req.ipv4 = Some(ip("10.235.0.7"));
+    let ep = fx.mgr.attach(req).unwrap();
+    assert_eq!(ep.ipv4.addr, ip("10.235.0.7"));
+    assert_eq!(ep.ipv6.map(|c| c.addr), Some(ip("fd00:235::2")));
+    // No default route on an internal network, but the bridge is reachable.
+    let routes = String::from_utf8_lossy(&ns.exec(&["ip", "route"]).stdout).into_owned();
+    assert!(!routes.contains("default"), "{routes}");
+    let ping = ns.exec(&["busybox", "ping", "-c", "1", "-W", "2", "10.235.0.1"]);
+    assert!(ping.status.success());
+    let ping6 = ns.exec(&["busybox", "ping", "-6", "-c", "1", "-W", "2", "fd00:235::1"]);
+    assert!(
+        ping6.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ping6.stdout)
+    );
+    assert_eq!(
+        fx.mgr.remove("inner").unwrap_err().kind(),
+        berth_base::ErrorKind::Conflict
+    );
+    fx.mgr.detach("inner", "999999999999").unwrap();
+    fx.mgr.remove("inner").unwrap();
+    assert!(fx.our_links().is_empty());
+}
