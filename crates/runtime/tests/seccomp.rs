@@ -131,6 +131,54 @@ fn probe() {
             let other = other.join().unwrap_or(0);
             finish(&[other == libc::EACCES])
         }
+        "docker" => {
+            use nix::sched::{unshare, CloneFlags};
+            use nix::sys::personality::{self, Persona};
+            use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+            let caps = berth_oci::default_capabilities();
+            let spec = berth_oci::default_seccomp(&caps);
+            let filter = compile(&spec).expect("Docker's profile compiles");
+            nix::sys::prctl::set_no_new_privs().expect("prctl(PR_SET_NO_NEW_PRIVS)");
+            load(&filter, filter_flags(&spec)).expect("load Docker's profile");
+            let eperm = Err(nix::errno::Errno::EPERM);
+            let user_ns = unshare(CloneFlags::CLONE_NEWUSER);
+            let mount = nix::mount::mount(
+                Some("none"),
+                "/",
+                Some("tmpfs"),
+                nix::mount::MsFlags::empty(),
+                None::<&str>,
+            );
+            let hostname = nix::unistd::sethostname("probe");
+            let vsock = socket(
+                AddressFamily::Vsock,
+                SockType::Stream,
+                SockFlag::empty(),
+                None,
+            );
+            let unix = socket(
+                AddressFamily::Unix,
+                SockType::Stream,
+                SockFlag::empty(),
+                None,
+            );
+            let set_persona = personality::set(Persona::ADDR_NO_RANDOMIZE);
+            // Spawning works: clone3 gets ENOSYS and libc falls back to clone.
+            let child = Command::new("/bin/true").status().map(|s| s.success());
+            let made = std::fs::create_dir(&dir).is_ok();
+            let _ = std::fs::remove_dir(&dir);
+            finish(&[
+                user_ns == eperm,
+                mount == eperm,
+                hostname == eperm,
+                vsock.map(drop) == eperm,
+                unix.is_ok(),
+                set_persona.map(drop) == eperm,
+                personality::get().is_ok(),
+                child.ok() == Some(true),
+                made,
+            ])
+        }
         other => panic!("unknown probe case {other}"),
     }
 }
@@ -159,4 +207,9 @@ fn kill_process_kills_with_sigsys() {
 #[test]
 fn filter_flags_are_accepted_and_tsync_covers_threads() {
     assert_passes("flags");
+}
+
+#[test]
+fn docker_default_profile_confines_a_process() {
+    assert_passes("docker");
 }

@@ -306,8 +306,7 @@ fn long_programs_use_trampolines() {
     // Every x86_64 syscall gets its own conditional chain: the tree's jumps
     // then span far more than 255 instructions.
     let names: Vec<String> = arch::X86_64
-        .table()
-        .iter()
+        .syscalls()
         .map(|(n, _)| format!("\"{n}\""))
         .collect();
     let s = spec(&format!(
@@ -326,7 +325,7 @@ fn long_programs_use_trampolines() {
         "no trampoline in a long program"
     );
     let x = &arch::X86_64;
-    for (name, _) in x.table() {
+    for (name, _) in x.syscalls() {
         assert_eq!(eval(&p, x, name, [0, 0, 1, 0, 0, 0]), RET_ALLOW, "{name}");
         assert_eq!(
             eval(&p, x, name, [0, 0, 42, 0, 0, 0]),
@@ -340,8 +339,7 @@ fn long_programs_use_trampolines() {
 fn too_long_programs_are_refused() {
     // 17 architectures × ~400 syscalls with conditions cannot fit.
     let names: Vec<String> = arch::X86
-        .table()
-        .iter()
+        .syscalls()
         .map(|(n, _)| format!("\"{n}\""))
         .collect();
     let s = spec(&format!(
@@ -395,4 +393,85 @@ fn flags_map_to_kernel_bits() {
         filter_flags(&spec(r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#)),
         0
     );
+}
+
+#[test]
+fn docker_default_profile() {
+    use oci_spec::runtime::Capability;
+    let caps = berth_oci::default_capabilities();
+    let profile = berth_oci::default_seccomp_for(OciArch::ScmpArchX86_64, &caps);
+    let start = std::time::Instant::now();
+    let p = compile(&profile).expect("Docker's profile compiles");
+    let took = start.elapsed();
+    // Not an assertion on time: a figure for the report.
+    eprintln!(
+        "docker profile: {} instructions, compiled in {took:?}",
+        p.len()
+    );
+    assert!(p.len() <= MAX_INSNS, "{} instructions", p.len());
+
+    const CLONE_NEWUSER: u64 = 0x1000_0000;
+    const SIGCHLD: u64 = 17;
+    for a in [&arch::X86_64, &arch::X86, &arch::X32] {
+        let run = |name: &str, args: [u64; 6]| eval(&p, a, name, args);
+        for name in [
+            "read",
+            "write",
+            "openat",
+            "execve",
+            "getpid",
+            "exit_group",
+            "chroot",
+        ] {
+            assert_eq!(run(name, [0; 6]), RET_ALLOW, "{} {name}", a.name);
+        }
+        for name in [
+            "mount", "umount2", "unshare", "setns", "keyctl", "add_key", "bpf", "reboot",
+        ] {
+            assert_eq!(run(name, [0; 6]), ERRNO_EPERM, "{} {name}", a.name);
+        }
+        let calls: [(&str, u64, u32); 8] = [
+            ("clone", SIGCHLD, RET_ALLOW),
+            ("clone", SIGCHLD | CLONE_NEWUSER, ERRNO_EPERM),
+            ("clone3", 0, RET_ERRNO | 38),
+            ("socket", 40, ERRNO_EPERM), // AF_VSOCK
+            ("socket", 2, RET_ALLOW),    // AF_INET
+            ("personality", 8, RET_ALLOW),
+            ("personality", 0xffff_ffff, RET_ALLOW),
+            ("personality", 0x40000, ERRNO_EPERM),
+        ];
+        for (name, arg0, want) in calls {
+            let got = run(name, [arg0, 0, 0, 0, 0, 0]);
+            assert_eq!(got, want, "{} {name}({arg0:#x})", a.name);
+        }
+    }
+    // x86_64 alone has arch_prctl; aarch64 is not covered at all.
+    assert_eq!(eval(&p, &arch::X86_64, "arch_prctl", [0; 6]), RET_ALLOW);
+    assert_eq!(eval(&p, &arch::AARCH64, "read", [0; 6]), RET_KILL_PROCESS);
+
+    // With CAP_SYS_ADMIN, namespaces and mounts open up.
+    let mut admin = caps.clone();
+    admin.push(Capability::SysAdmin);
+    let p = compile(&berth_oci::default_seccomp_for(
+        OciArch::ScmpArchX86_64,
+        &admin,
+    ))
+    .expect("compiles");
+    let x = &arch::X86_64;
+    assert_eq!(eval(&p, x, "mount", [0; 6]), RET_ALLOW);
+    assert_eq!(
+        eval(&p, x, "clone", [CLONE_NEWUSER, 0, 0, 0, 0, 0]),
+        RET_ALLOW
+    );
+    assert_eq!(eval(&p, x, "clone3", [0; 6]), RET_ALLOW);
+
+    // Every architecture family Docker maps compiles within the limit.
+    for family in [
+        OciArch::ScmpArchAarch64,
+        OciArch::ScmpArchS390x,
+        OciArch::ScmpArchMips64,
+    ] {
+        let p = compile(&berth_oci::default_seccomp_for(family, &admin)).expect("compiles");
+        assert!(p.len() <= MAX_INSNS, "{family:?}: {}", p.len());
+    }
 }

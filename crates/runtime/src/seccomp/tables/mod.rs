@@ -3,15 +3,12 @@
 
 mod aarch64;
 mod arm;
+mod generic;
 mod mips;
 mod mips64;
 mod mips64n32;
-mod mipsel;
-mod mipsel64;
-mod mipsel64n32;
 mod ppc;
 mod ppc64;
-mod ppc64le;
 mod riscv64;
 mod s390;
 mod s390x;
@@ -21,15 +18,12 @@ mod x86_64;
 
 pub(crate) use aarch64::AARCH64;
 pub(crate) use arm::ARM;
+pub(crate) use generic::GENERIC;
 pub(crate) use mips::MIPS;
 pub(crate) use mips64::MIPS64;
 pub(crate) use mips64n32::MIPS64N32;
-pub(crate) use mipsel::MIPSEL;
-pub(crate) use mipsel64::MIPSEL64;
-pub(crate) use mipsel64n32::MIPSEL64N32;
 pub(crate) use ppc::PPC;
 pub(crate) use ppc64::PPC64;
-pub(crate) use ppc64le::PPC64LE;
 pub(crate) use riscv64::RISCV64;
 pub(crate) use s390::S390;
 pub(crate) use s390x::S390X;
