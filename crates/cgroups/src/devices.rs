@@ -47,12 +47,6 @@ impl Rule {
     }
 }
 
-/// Whether the rules, applied in order, leave every device allowed: the
-/// last rule is a total allow (as in `--privileged`).
-pub(crate) fn is_allow_all(rules: &[Rule]) -> bool {
-    rules.last().is_some_and(|r| r.allow && r.is_total())
-}
-
 /// Validate the OCI rules. A missing access means "rwm", as in the spec's
 /// examples; 'u' (unbuffered char) is a char device to the kernel.
 pub(crate) fn parse_rules(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {

@@ -32,6 +32,7 @@
 #![forbid(unsafe_code)]
 
 mod devices;
+mod ebpf;
 mod error;
 mod files;
 mod layout;

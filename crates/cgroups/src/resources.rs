@@ -3,11 +3,11 @@
 
 use oci_spec::runtime::{LinuxBlockIo, LinuxMemory, LinuxResources};
 
-use crate::devices;
 use crate::error::{Error, Result};
 use crate::files::{write, write_requested};
 use crate::layout::Hierarchy;
 use crate::manager::{Manager, Place};
+use crate::{devices, ebpf};
 use crate::{v1, v2};
 
 /// The controller's directory, or an error saying the host lacks it.
@@ -105,14 +105,7 @@ pub(crate) fn set(m: &Manager, r: &LinuxResources) -> Result<()> {
         let rules = devices::parse_rules(rules)?;
         match m.place("devices").or_else(|| m.place("")) {
             Some(Place::V1(d)) => v1::devices(d, &rules)?,
-            Some(Place::V2(_)) => {
-                if !devices::is_allow_all(&rules) {
-                    return Err(Error::Unsupported {
-                        what: "device rules".into(),
-                        reason: "cgroup v2 device filtering is not supported yet".into(),
-                    });
-                }
-            }
+            Some(Place::V2(d)) => ebpf::set_device_filter(d, &rules)?,
             None => {
                 return Err(Error::Unsupported {
                     what: "device rules".into(),

@@ -25,8 +25,10 @@ struct Guard {
 
 impl Guard {
     fn new(name: &str) -> Guard {
-        let path = format!("/berth-test-{}/{name}", std::process::id());
-        let m = Manager::new(Some(&path), name).expect("manager");
+        Guard::with(Manager::new(Some(&test_path(name)), name).expect("manager"))
+    }
+
+    fn with(m: Manager) -> Guard {
         let parents = m
             .paths()
             .filter_map(|p| p.parent().map(Path::to_path_buf))
@@ -98,6 +100,10 @@ impl Drop for Guard {
             destroyed.expect("destroy");
         }
     }
+}
+
+fn test_path(name: &str) -> String {
+    format!("/berth-test-{}/{name}", std::process::id())
 }
 
 fn root() -> bool {
@@ -412,4 +418,97 @@ fn reloads_from_serialized_state() {
     let again: Manager = serde_json::from_str(&json).unwrap();
     assert_eq!(again, g.m);
     assert_eq!(again.state().unwrap(), FreezerState::Thawed);
+}
+
+/// The cgroup2 mountpoint, whichever kind of host this is.
+fn cgroup2_mount() -> Option<PathBuf> {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    mi.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        post.starts_with("cgroup2 ")
+            .then(|| pre.split(' ').nth(4).map(PathBuf::from))
+            .flatten()
+    })
+}
+
+/// Puts back the controllers of the v2 root's cgroup.subtree_control that a
+/// test enabled (on a hybrid host our v2-only tests must leave it as it was).
+struct SubtreeRestore(PathBuf, String);
+
+impl Drop for SubtreeRestore {
+    fn drop(&mut self) {
+        let file = self.0.join("cgroup.subtree_control");
+        let now = std::fs::read_to_string(&file).unwrap_or_default();
+        for c in now.split_whitespace() {
+            if !self.1.split_whitespace().any(|o| o == c) {
+                // EBUSY while the removed test cgroups are still dying.
+                let start = Instant::now();
+                while std::fs::write(&file, format!("-{c}")).is_err()
+                    && start.elapsed() < Duration::from_secs(5)
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn v2_device_filter_denies_and_is_replaced() {
+    if !root() {
+        return;
+    }
+    let Some(mnt) = cgroup2_mount() else {
+        require(false, "needs a cgroup2 mount");
+        return;
+    };
+    let before = std::fs::read_to_string(mnt.join("cgroup.subtree_control")).unwrap();
+    let _restore = SubtreeRestore(mnt.clone(), before);
+    // A v2-only manager over the real cgroup2 mount, also on a hybrid host:
+    // the kernel runs cgroup device programs there whatever v1 does.
+    let m = Manager::with_root(&mnt, Some(&test_path("bpf")), "bpf").unwrap();
+    assert_eq!(m.hierarchy(), Hierarchy::Unified);
+    let mut g = Guard::with(m);
+    let rule = |allow: bool, t: LinuxDeviceType, major: Option<i64>, minor: Option<i64>| {
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(allow)
+            .typ(t)
+            .access("rwm");
+        if let Some(m) = major {
+            b = b.major(m);
+        }
+        if let Some(m) = minor {
+            b = b.minor(m);
+        }
+        b.build().unwrap()
+    };
+    let script = "echo x > /dev/null && echo null-ok; head -c1 /dev/zero >/dev/null 2>&1 && echo zero-ok || echo zero-denied";
+    g.m.set(&resources(|r| {
+        r.devices(vec![
+            rule(false, LinuxDeviceType::A, None, None),
+            rule(true, LinuxDeviceType::C, Some(1), Some(3)),
+        ])
+    }))
+    .unwrap();
+    let i = g.spawn(script);
+    let (_, out, _) = g.wait(i);
+    assert!(out.contains("null-ok"), "{out}");
+    assert!(out.contains("zero-denied"), "{out}");
+
+    // docker update style replacement: the old program goes away.
+    g.m.update(&resources(|r| {
+        r.devices(vec![rule(true, LinuxDeviceType::A, None, None)])
+    }))
+    .unwrap();
+    let dir = std::fs::File::open(g.m.path("").unwrap()).unwrap();
+    use std::os::fd::AsFd;
+    assert_eq!(
+        berth_sys::cgroup_bpf::device_filters(dir.as_fd())
+            .unwrap()
+            .len(),
+        1
+    );
+    let i = g.spawn(script);
+    let (_, out, _) = g.wait(i);
+    assert!(out.contains("zero-ok"), "{out}");
 }

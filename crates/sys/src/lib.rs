@@ -6,3 +6,4 @@
 
 // Owned by the seccomp work: loading compiled BPF filters.
 pub mod seccomp;
+pub mod cgroup_bpf;
