@@ -19,6 +19,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
     );
     m.insert("berth-store", vec!["berth-base", "berth-sys"]);
     m.insert("berth-network", vec!["berth-base", "berth-sys"]);
+    m.insert("berth-volume", vec!["berth-base", "berth-sys"]);
     m.insert("berth-shim-proto", vec!["berth-base"]);
     m.insert(
         "berth-shim",
@@ -38,6 +39,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
             "berth-sys",
             "berth-store",
             "berth-network",
+            "berth-volume",
             "berth-shim-proto",
             "berth-cgroups",
             "berth-oci",
