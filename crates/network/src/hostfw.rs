@@ -44,11 +44,7 @@ pub fn sync(tag: &str, bridges: &[ForwardBridge]) -> Result<()> {
         } else {
             Vec::new()
         };
-        let have: Vec<Vec<String>> = listing
-            .lines()
-            .filter(|l| l.starts_with("-A ") && l.contains(&marker))
-            .map(|l| l.split_whitespace().map(str::to_string).collect())
-            .collect();
+        let have = tagged_rules(&listing, &marker);
         for rule in have.iter().filter(|r| !want.iter().any(|w| same(w, r))) {
             let mut args = rule.clone();
             args[0] = "-D".into();
@@ -90,8 +86,23 @@ fn rules(chain: &str, marker: &str, b: &ForwardBridge) -> Vec<Vec<String>> {
     }
 }
 
+/// The rules of an `iptables -S` listing that carry `marker`, as words.
+fn tagged_rules(listing: &str, marker: &str) -> Vec<Vec<String>> {
+    listing
+        .lines()
+        .filter(|l| l.starts_with("-A ") && l.contains(marker))
+        .map(|l| {
+            l.split_whitespace()
+                .map(|w| w.trim_matches('"').to_string())
+                .collect()
+        })
+        .collect()
+}
+
 /// Rules are equal when they have the same words (iptables may print the
-/// matches in another order than they were given).
+/// matches in another order than they were given). Words of a listing are
+/// unquoted first: `-S` prints comments in double quotes, and berth's
+/// comments contain no spaces.
 fn same(a: &[String], b: &[String]) -> bool {
     let mut a = a.to_vec();
     let mut b = b.to_vec();
@@ -158,12 +169,11 @@ mod tests {
             r[0].join(" "),
             "-A DOCKER-USER -i berth0 -m comment --comment berth:x:berth0 -j ACCEPT"
         );
-        let printed: Vec<String> =
-            "-A DOCKER-USER -i berth0 -m comment --comment berth:x:berth0 -j ACCEPT"
-                .split_whitespace()
-                .map(String::from)
-                .collect();
-        assert!(same(&r[0], &printed));
+        let listing = "-N DOCKER-USER\n-A DOCKER-USER -i berth0 -m comment --comment \"berth:x:berth0\" -j ACCEPT\n\
+                       -A DOCKER-USER -i other -m comment --comment \"berth:y:other\" -j ACCEPT\n-A DOCKER-USER -j RETURN\n";
+        let printed = tagged_rules(listing, "berth:x:");
+        assert_eq!(printed.len(), 1);
+        assert!(same(&r[0], &printed[0]));
         let i = rules(
             "FORWARD",
             "berth:x:",

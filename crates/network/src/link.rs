@@ -103,7 +103,7 @@ pub fn plug(host: &mut Netlink, netns: &File, c: &ContainerLink<'_>) -> Result<(
         peer_mac: Some(c.mac),
     })
     .map_err(Error::netlink("create veth", c.host_name))?;
-    let configured = set_hairpin(c.host_name).and_then(|()| configure_inside(netns, c));
+    let configured = set_hairpin(host, c.host_name).and_then(|()| configure_inside(netns, c));
     if configured.is_err() {
         // The container side is unusable; do not leave half a pair behind.
         let _ = delete_link(host, c.host_name);
@@ -115,13 +115,13 @@ pub fn plug(host: &mut Netlink, netns: &File, c: &ContainerLink<'_>) -> Result<(
 /// container reaching its own published port through the host's address
 /// (hairpin NAT) needs it when the bridge calls the IP hooks
 /// (br_netfilter), as docker does without its userland proxy.
-fn set_hairpin(port: &str) -> Result<()> {
-    let path = format!("/sys/class/net/{port}/brport/hairpin_mode");
-    std::fs::write(&path, "1").map_err(|source| Error::Io {
-        op: "write",
-        path: path.into(),
-        source,
-    })
+fn set_hairpin(nl: &mut Netlink, port: &str) -> Result<()> {
+    let link = nl
+        .link_by_name(port)
+        .map_err(Error::netlink("get link", port))?
+        .ok_or_else(|| Error::NotFound(format!("veth {port} after creating it")))?;
+    nl.set_hairpin(link.index, true)
+        .map_err(Error::netlink("set hairpin", port))
 }
 
 fn configure_inside(netns: &File, c: &ContainerLink<'_>) -> Result<()> {

@@ -240,7 +240,7 @@ impl NetworkManager {
             for id in ids {
                 mgr.bring_up(&mut st, &id)?;
             }
-            mgr.sync_firewall(&st)?;
+            mgr.sync_firewall(&st, true)?;
         }
         Ok(mgr)
     }
@@ -366,7 +366,7 @@ impl NetworkManager {
         st.nets.insert(id.clone(), net);
         let up = self
             .bring_up(&mut st, &id)
-            .and_then(|()| self.sync_firewall(&st));
+            .and_then(|()| self.sync_firewall(&st, true));
         if let Err(e) = up {
             if let Some(net) = st.nets.remove(&id) {
                 let _ = self.teardown(&mut st, &net);
@@ -428,7 +428,7 @@ impl NetworkManager {
             .remove(&id)
             .ok_or_else(|| Error::NotFound(format!("network {network}")))?;
         let torn = self.teardown(&mut st, &net);
-        let synced = self.sync_firewall(&st);
+        let synced = self.sync_firewall(&st, true);
         let path = self.state_path(&id);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -576,7 +576,7 @@ impl NetworkManager {
             },
         )?;
         if !ep.ports.is_empty() {
-            if let Err(e) = self.sync_firewall(st) {
+            if let Err(e) = self.sync_firewall(st, false) {
                 let _ = link::delete_link(&mut st.nl, &ep.host_veth);
                 return Err(e);
             }
@@ -631,7 +631,7 @@ impl NetworkManager {
         if ep.ports.is_empty() {
             Ok(())
         } else {
-            self.sync_firewall(st)
+            self.sync_firewall(st, false)
         }
     }
 
@@ -673,7 +673,7 @@ impl NetworkManager {
                 removed.push(l.name);
             }
         }
-        self.sync_firewall(&st)?;
+        self.sync_firewall(&st, true)?;
         Ok(removed)
     }
 
@@ -696,7 +696,7 @@ impl NetworkManager {
             st.nets.remove(&net.id);
             let _ = std::fs::remove_file(self.state_path(&net.id));
         }
-        if let Err(e) = self.sync_firewall(&st) {
+        if let Err(e) = self.sync_firewall(&st, true) {
             first_err.get_or_insert(e);
         }
         first_err.map_or(Ok(()), Err)
@@ -709,7 +709,10 @@ impl NetworkManager {
         }
     }
 
-    fn sync_firewall(&self, st: &State) -> Result<()> {
+    /// Rewrites the nft table; with `bridges_changed`, also the accept rules
+    /// in iptables (spawning iptables costs a few ms, and port changes do
+    /// not affect them).
+    fn sync_firewall(&self, st: &State, bridges_changed: bool) -> Result<()> {
         let mut rs = Ruleset::default();
         let mut fwd = Vec::new();
         for n in st.nets.values() {
@@ -741,7 +744,10 @@ impl NetworkManager {
             }
         }
         nft::apply(&self.cfg.nft_table, &rs)?;
-        hostfw::sync(&self.cfg.nft_table, &fwd)
+        if bridges_changed {
+            hostfw::sync(&self.cfg.nft_table, &fwd)?;
+        }
+        Ok(())
     }
 
     fn state_path(&self, id: &str) -> PathBuf {

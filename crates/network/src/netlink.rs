@@ -24,6 +24,7 @@ const NLMSG_DONE: u16 = 3;
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
 const RTM_GETLINK: u16 = 18;
+const RTM_SETLINK: u16 = 19;
 const RTM_NEWADDR: u16 = 20;
 const RTM_NEWROUTE: u16 = 24;
 
@@ -37,7 +38,10 @@ const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
 const IFLA_MASTER: u16 = 10;
+const IFLA_PROTINFO: u16 = 12;
 const IFLA_LINKINFO: u16 = 18;
+const IFLA_BRPORT_MODE: u16 = 4;
+const NLA_F_NESTED: u16 = 0x8000;
 const IFLA_NET_NS_FD: u16 = 28;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
@@ -56,6 +60,7 @@ const IFF_UP: u32 = 0x1;
 const AF_INET: u8 = libc_af::INET;
 const AF_INET6: u8 = libc_af::INET6;
 const AF_UNSPEC: u8 = 0;
+const AF_BRIDGE: u8 = 7;
 
 /// Address family numbers (stable Linux ABI), kept local so that this
 /// module needs no `libc` dependency.
@@ -128,6 +133,29 @@ impl Netlink {
         }
     }
 
+    /// Sends a request answered by one message and returns its payload.
+    fn get(&mut self, ty: u16, body: &[u8]) -> io::Result<Vec<u8>> {
+        let seq = self.send_msg(ty, NLM_F_REQUEST, body)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty())?;
+            for msg in Messages::new(&buf[..n]) {
+                let (hdr, payload) = msg?;
+                if hdr.seq != seq {
+                    continue;
+                }
+                if hdr.ty == NLMSG_ERROR {
+                    errno_of(payload)?;
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "netlink get without reply",
+                    ));
+                }
+                return Ok(payload.to_vec());
+            }
+        }
+    }
+
     /// Sends a dump request and collects the payloads of every reply.
     fn dump(&mut self, ty: u16, body: &[u8]) -> io::Result<Vec<Vec<u8>>> {
         let seq = self.send_msg(ty, NLM_F_REQUEST | NLM_F_DUMP, body)?;
@@ -173,9 +201,25 @@ impl Netlink {
         Ok(replies.iter().filter_map(|p| parse_link(p)).collect())
     }
 
-    /// The link called `name`, if it exists.
+    /// The link called `name`, if it exists (one request, no dump).
     pub fn link_by_name(&mut self, name: &str) -> io::Result<Option<LinkInfo>> {
-        Ok(self.links()?.into_iter().find(|l| l.name == name))
+        let mut b = Attrs::new(ifinfomsg(AF_UNSPEC, 0, 0, 0));
+        b.str(IFLA_IFNAME, name);
+        match self.get(RTM_GETLINK, &b.buf) {
+            Ok(p) => Ok(parse_link(&p)),
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENODEV) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Turns hairpin mode of bridge port `index` on or off: whether the
+    /// bridge may send a frame back out of the port it arrived on.
+    pub fn set_hairpin(&mut self, index: u32, on: bool) -> io::Result<()> {
+        let mut b = Attrs::new(ifinfomsg(AF_BRIDGE, index, 0, 0));
+        let p = b.begin(IFLA_PROTINFO | NLA_F_NESTED);
+        b.bytes(IFLA_BRPORT_MODE, &[u8::from(on)]);
+        b.end(p);
+        self.request(RTM_SETLINK, 0, &b.buf)
     }
 
     /// Creates a bridge called `name` (down, no addresses).

@@ -1,0 +1,124 @@
+//! berth next to dockerd: iptables' FORWARD policy is DROP and DOCKER-USER
+//! exists. The whole "host" of this test is a fresh network namespace
+//! entered by one thread, so the drop policy never touches the real host.
+
+mod common;
+
+use std::net::IpAddr;
+
+use berth_base::testenv::{have_program, require};
+use berth_network::{AttachRequest, NetworkSpec, PortRequest, Proto, SubnetSpec};
+use common::{can_run, run, Fixture, Netns};
+
+fn attach<'a>(
+    id: &'a str,
+    name: &'a str,
+    path: &'a std::path::Path,
+    ports: Vec<PortRequest>,
+) -> AttachRequest<'a> {
+    AttachRequest {
+        network: "coexist",
+        container_id: id,
+        name,
+        aliases: vec![],
+        netns: path,
+        ifname: None,
+        ipv4: None,
+        ipv6: None,
+        mac: None,
+        ports,
+    }
+}
+
+fn berth_rules() -> Vec<String> {
+    run("iptables", &["-w", "-S", "DOCKER-USER"])
+        .lines()
+        .filter(|l| l.contains("berth:"))
+        .map(String::from)
+        .collect()
+}
+
+fn ping(ns: &Netns, to: &str) -> bool {
+    ns.exec(&["busybox", "ping", "-c", "1", "-W", "1", to])
+        .status
+        .success()
+}
+
+#[test]
+fn forwarding_works_under_an_iptables_forward_drop_policy() {
+    if !can_run() || !require(have_program("iptables"), "needs iptables") {
+        return;
+    }
+    std::thread::spawn(|| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare netns");
+        // Commands spawned from this thread run in its namespace.
+        run("ip", &["link", "set", "lo", "up"]);
+        run("iptables", &["-w", "-P", "FORWARD", "DROP"]);
+        run("iptables", &["-w", "-N", "DOCKER-USER"]);
+        run("iptables", &["-w", "-A", "FORWARD", "-j", "DOCKER-USER"]);
+
+        let fx = Fixture::new('e', vec![]);
+        fx.mgr
+            .create(NetworkSpec {
+                name: "coexist".into(),
+                ipv4: SubnetSpec {
+                    subnet: Some("10.237.0.0/24".parse().expect("subnet")),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+            .expect("create");
+        assert_eq!(berth_rules().len(), 2, "{:?}", berth_rules());
+        let a = Netns::new("ca");
+        let b = Netns::new("cb");
+        let (pa, pb) = (a.path(), b.path());
+        let port = PortRequest {
+            proto: Proto::Tcp,
+            host_ip: None,
+            host_port: 0,
+            host_port_end: 0,
+            container_port: 7777,
+        };
+        let eb = fx
+            .mgr
+            .attach(attach("b1", "bee", &pb, vec![port]))
+            .expect("attach b");
+        fx.mgr
+            .attach(attach("a1", "ay", &pa, vec![]))
+            .expect("attach a");
+        let _srv = b.spawn(&["busybox", "nc", "-ll", "-p", "7777", "-e", "echo", "pong"]);
+        let b_ip: IpAddr = eb.ipv4.addr;
+
+        // Bridged (br_netfilter sends it through FORWARD) and DNATed via
+        // the host address (routed through FORWARD).
+        assert!(ping(&a, &b_ip.to_string()));
+        let get = format!("busybox nc -w 2 10.237.0.1 {}", eb.ports[0].host_port);
+        let mut ok = false;
+        for _ in 0..20 {
+            let out = a.exec(&["sh", "-c", &get]);
+            if String::from_utf8_lossy(&out.stdout).contains("pong") {
+                ok = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(ok, "published port through FORWARD DROP");
+
+        // Without berth's accept rules the drop policy wins: proof that the
+        // rules are what makes it work. Reconcile puts them back.
+        run("iptables", &["-w", "-F", "DOCKER-USER"]);
+        assert!(!ping(&a, &b_ip.to_string()));
+        fx.mgr.reconcile(&|_| true).expect("reconcile");
+        assert_eq!(berth_rules().len(), 2);
+        assert!(ping(&a, &b_ip.to_string()));
+
+        fx.mgr.detach_all("a1").expect("detach a");
+        fx.mgr.detach_all("b1").expect("detach b");
+        fx.mgr.remove("coexist").expect("remove");
+        assert!(berth_rules().is_empty());
+        // The policy is never changed by berth.
+        assert!(run("iptables", &["-w", "-S", "FORWARD"]).contains("-P FORWARD DROP"));
+    })
+    .join()
+    .expect("test thread");
+}
