@@ -38,6 +38,12 @@ impl ArchInfo {
         self.audit == X86_64.audit && !self.wide
     }
 
+    /// Whether the kernel reports syscall numbers it does not know as 0
+    /// (s390 and s390x multiplex large numbers through it).
+    pub fn unknown_becomes_zero(&self) -> bool {
+        self.audit & 0xffff == 0x16
+    }
+
     /// The syscall's number on this architecture; `None` for names this
     /// architecture does not have (skipped, as libseccomp does).
     pub fn resolve(&self, name: &str) -> Option<u32> {

@@ -15,7 +15,10 @@
 //! Semantics follow runc with libseccomp: names an architecture lacks are
 //! skipped, the native architecture is always included, SCMP_ACT_ERRNO and
 //! SCMP_ACT_TRACE without errnoRet use EPERM, and when one rule repeats an
-//! argument index its conditions are ORed instead of ANDed.
+//! argument index its conditions are ORed instead of ANDed. Like runc, when
+//! the default action denies, syscall numbers above the highest one the
+//! profile names (syscalls newer than the profile) get ENOSYS instead, so
+//! that libc falls back to older calls rather than failing on EPERM.
 
 mod arch;
 mod bpf;
@@ -49,6 +52,7 @@ const DATA_ARCH: u32 = 4;
 const DATA_ARGS: u32 = 16;
 
 const EPERM: u32 = 1;
+const ENOSYS: u32 = 38;
 
 /// What an OCI seccomp section can get wrong.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +87,18 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Vec<SockFilter>, SeccompError> {
     }
     let arches = architectures(spec)?;
     let rules = rules(spec)?;
+    let newer = match spec.default_action() {
+        // Tracers and loggers handle new syscalls themselves (as in runc).
+        LinuxSeccompAction::ScmpActAllow
+        | LinuxSeccompAction::ScmpActLog
+        | LinuxSeccompAction::ScmpActTrace => default,
+        _ => RET_ERRNO | ENOSYS,
+    };
+    let tree = Tree {
+        rules: &rules,
+        default,
+        newer,
+    };
 
     let mut e = Emitter::with_capacity(1024);
     let bad_arch = e.ret(RET_KILL_PROCESS);
@@ -98,17 +114,17 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Vec<SockFilter>, SeccompError> {
             let native = arches.iter().find(|x| **x == arch::X86_64);
             let x32 = arches.iter().find(|x| x.is_x32());
             let x32_entry = match x32 {
-                Some(x) => syscall_tree(&mut e, x, &rules, default),
+                Some(x) => syscall_tree(&mut e, x, &tree),
                 None => bad_arch,
             };
             let x86_64_entry = match native {
-                Some(x) => syscall_tree(&mut e, x, &rules, default),
+                Some(x) => syscall_tree(&mut e, x, &tree),
                 None => bad_arch,
             };
             e.jump(BPF_JGE, X32_SYSCALL_BIT, x32_entry, x86_64_entry);
             e.load(DATA_NR)
         } else {
-            syscall_tree(&mut e, a, &rules, default);
+            syscall_tree(&mut e, a, &tree);
             e.load(DATA_NR)
         };
         blocks.push((a.audit, entry));
@@ -232,9 +248,23 @@ enum Leaf {
     Chain(u32),
 }
 
+/// What every architecture's dispatch shares.
+struct Tree<'r, 's> {
+    rules: &'r [Rule<'s>],
+    /// The default action's return value.
+    default: u32,
+    /// The return value for numbers above the highest the profile names.
+    newer: u32,
+}
+
 /// Emits the dispatch for one architecture (A holds the syscall number at
 /// its entry) and returns the entry label.
-fn syscall_tree(e: &mut Emitter, a: &ArchInfo, rules: &[Rule<'_>], default: u32) -> Label {
+fn syscall_tree(e: &mut Emitter, a: &ArchInfo, tree: &Tree<'_, '_>) -> Label {
+    let Tree {
+        rules,
+        default,
+        newer,
+    } = *tree;
     // (number, rule index) for every resolvable name.
     let mut hits: Vec<(u32, usize)> = Vec::with_capacity(512);
     for (i, r) in rules.iter().enumerate() {
@@ -260,6 +290,12 @@ fn syscall_tree(e: &mut Emitter, a: &ArchInfo, rules: &[Rule<'_>], default: u32)
         leaves.push((nr, leaf));
     }
 
+    // s390 turns syscall numbers it does not know into 0 (the long-gone
+    // setup(2)), so on s390 an unnamed 0 means "newer syscall" too.
+    if a.unknown_becomes_zero() && leaves.first().is_none_or(|l| l.0 != 0) && !leaves.is_empty() {
+        leaves.insert(0, (0, Leaf::Ret(newer)));
+    }
+
     // Ranges [start, next start) over the whole number space; runs of
     // numbers with the same plain action merge into one range.
     let mut ranges: Vec<(u32, Leaf)> = Vec::with_capacity(leaves.len() * 2 + 1);
@@ -279,7 +315,9 @@ fn syscall_tree(e: &mut Emitter, a: &ArchInfo, rules: &[Rule<'_>], default: u32)
         cursor = u64::from(nr) + 1;
     }
     if cursor <= u64::from(u32::MAX) {
-        add(&mut ranges, cursor as u32, Leaf::Ret(default));
+        // No names resolved: nothing tells which syscalls are newer.
+        let tail = if leaves.is_empty() { default } else { newer };
+        add(&mut ranges, cursor as u32, Leaf::Ret(tail));
     }
     emit_ranges(e, a, rules, default, &hits, &ranges)
 }

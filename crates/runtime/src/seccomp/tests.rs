@@ -445,6 +445,11 @@ fn docker_default_profile() {
             assert_eq!(got, want, "{} {name}({arg0:#x})", a.name);
         }
     }
+    // Newer than the profile (cachestat came after futex_waitv): ENOSYS.
+    assert_eq!(
+        eval(&p, &arch::X86_64, "cachestat", [0; 6]),
+        RET_ERRNO | ENOSYS
+    );
     // x86_64 alone has arch_prctl; aarch64 is not covered at all.
     assert_eq!(eval(&p, &arch::X86_64, "arch_prctl", [0; 6]), RET_ALLOW);
     assert_eq!(eval(&p, &arch::AARCH64, "read", [0; 6]), RET_KILL_PROCESS);
@@ -474,4 +479,47 @@ fn docker_default_profile() {
         let p = compile(&berth_oci::default_seccomp_for(family, &admin)).expect("compiles");
         assert!(p.len() <= MAX_INSNS, "{family:?}: {}", p.len());
     }
+}
+
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys() {
+    let deny = spec(
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86","SCMP_ARCH_X32","SCMP_ARCH_S390X"],
+        "syscalls":[{"names":["read","write","clone3","pwritev2"],"action":"SCMP_ACT_ALLOW"}]}"#,
+    );
+    let p = compile(&deny).expect("compiles");
+    let x = &arch::X86_64;
+    let enosys = RET_ERRNO | ENOSYS;
+    // clone3 (435) is the highest named: older unnamed calls get the default,
+    // newer ones ENOSYS.
+    assert_eq!(eval(&p, x, "mkdir", [0; 6]), ERRNO_EPERM);
+    assert_eq!(eval(&p, x, "cachestat", [0; 6]), enosys);
+    assert_eq!(run(&p, &data(x, 436, [0; 6]), true), enosys);
+    assert_eq!(run(&p, &data(x, 0x3fff_ffff, [0; 6]), true), enosys);
+    assert_eq!(eval(&p, &arch::X86, "cachestat", [0; 6]), enosys);
+    // x32's highest named is pwritev2 (x32 547).
+    assert_eq!(eval(&p, &arch::X32, "cachestat", [0; 6]), ERRNO_EPERM);
+    assert_eq!(
+        run(&p, &data(&arch::X32, X32_SYSCALL_BIT + 548, [0; 6]), true),
+        enosys
+    );
+    let s390x = arch::from_oci(OciArch::ScmpArchS390x).expect("s390x");
+    assert_eq!(run(&p, &data(&s390x, 0, [0; 6]), false), enosys);
+    assert_eq!(eval(&p, &s390x, "mkdir", [0; 6]), ERRNO_EPERM);
+
+    // Allowing, logging and tracing defaults keep their action.
+    for default in ["SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"] {
+        let s = spec(&format!(
+            r#"{{"defaultAction":"{default}","syscalls":[{{"names":["mkdir"],"action":"SCMP_ACT_KILL"}}]}}"#
+        ));
+        let p = compile(&s).expect("compiles");
+        let want = action_value(s.default_action(), None);
+        assert_eq!(run(&p, &data(x, 999, [0; 6]), true), want, "{default}");
+    }
+    // Without any name resolved there is no "newer".
+    let none = spec(
+        r#"{"defaultAction":"SCMP_ACT_KILL_PROCESS","syscalls":[{"names":["nope"],"action":"SCMP_ACT_ALLOW"}]}"#,
+    );
+    let p = compile(&none).expect("compiles");
+    assert_eq!(run(&p, &data(x, 999, [0; 6]), true), RET_KILL_PROCESS);
 }
