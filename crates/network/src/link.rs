@@ -150,8 +150,12 @@ fn configure_inside(netns: &File, c: &ContainerLink<'_>) -> Result<()> {
     nl.set_up(link.index, true)
         .map_err(Error::netlink("set up in netns", c.ifname))?;
     for &gw in &c.gateways {
-        nl.add_default_route(link.index, gw)
-            .map_err(Error::netlink("add default route in netns", gw.to_string()))?;
+        match nl.add_default_route(link.index, gw) {
+            // A container on several networks keeps the default route of
+            // the first one, as with docker.
+            Err(e) if e.raw_os_error() == Some(nix::libc::EEXIST) => {}
+            r => r.map_err(Error::netlink("add default route in netns", gw.to_string()))?,
+        }
     }
     Ok(())
 }

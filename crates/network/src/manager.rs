@@ -77,6 +77,10 @@ pub struct NetworkSpec {
     /// Run the embedded DNS server (docker does on user-defined networks,
     /// not on the default bridge).
     pub dns: bool,
+    /// `--label`s, kept for inspect.
+    pub labels: BTreeMap<String, String>,
+    /// `-o` driver options, kept for inspect.
+    pub options: BTreeMap<String, String>,
 }
 
 /// A network as stored and reported.
@@ -89,6 +93,13 @@ pub struct Network {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
     pub dns: bool,
+    /// Creation time, seconds since the epoch.
+    #[serde(default)]
+    pub created: u64,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
     pub ipv4: SubnetPool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<SubnetPool>,
@@ -358,6 +369,11 @@ impl NetworkManager {
             internal: spec.internal,
             mtu: spec.mtu,
             dns: spec.dns,
+            created: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            labels: spec.labels,
+            options: spec.options,
             ipv4,
             ipv6,
             endpoints: BTreeMap::new(),
@@ -938,6 +954,9 @@ mod tests {
             internal: false,
             mtu: None,
             dns: true,
+            created: 0,
+            labels: BTreeMap::new(),
+            options: BTreeMap::new(),
             ipv4: SubnetPool::new("172.18.0.0/16".parse().unwrap(), None, None).unwrap(),
             ipv6: None,
             endpoints: BTreeMap::new(),

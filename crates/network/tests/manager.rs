@@ -184,12 +184,15 @@ fn published_ports_reach_the_container() {
     let port = ep.ports[0].host_port;
     assert!(port >= 49153);
 
-    // Directly, from the host on loopback, on the bridge address.
-    for addr in [
+    // Directly, from the host on loopback, on the bridge address and on
+    // the host's own addresses.
+    let mut targets = vec![
         SocketAddr::new(ep.ipv4.addr, 8080),
         SocketAddr::new(ip("127.0.0.1"), port),
         SocketAddr::new(ip("10.233.0.1"), port),
-    ] {
+    ];
+    targets.extend(host_addrs().into_iter().map(|a| SocketAddr::new(a, port)));
+    for addr in targets {
         let body = http_get(addr).unwrap();
         assert!(body.contains("hello from berth"), "{addr}: {body}");
     }
@@ -230,6 +233,97 @@ fn published_ports_reach_the_container() {
     fx.mgr.remove("pub").unwrap();
     assert!(!nft_table_exists(&fx.table));
     assert!(fx.our_links().is_empty(), "{:?}", fx.our_links());
+}
+
+/// The host's global IPv4 addresses outside the test subnets.
+fn host_addrs() -> Vec<IpAddr> {
+    run("ip", &["-4", "-o", "addr", "show", "scope", "global"])
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3)?.split('/').next()?.parse().ok())
+        .filter(|a: &IpAddr| !a.to_string().starts_with("10.23"))
+        .collect()
+}
+
+/// A UDP echo server inside `ns`, on a thread that entered the namespace.
+fn udp_echo(ns: &Netns, port: u16) {
+    let f = std::fs::File::open(ns.path()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let s = UdpSocket::bind(("0.0.0.0", port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .ok();
+        tx.send(()).unwrap();
+        let mut buf = [0u8; 64];
+        while let Ok((n, peer)) = s.recv_from(&mut buf) {
+            let mut reply = b"echo:".to_vec();
+            reply.extend_from_slice(&buf[..n]);
+            let _ = s.send_to(&reply, peer);
+        }
+    });
+    rx.recv().unwrap();
+}
+
+fn udp_ask(to: SocketAddr) -> Option<String> {
+    let s = UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .ok()?;
+    for _ in 0..5 {
+        s.send_to(b"hi", to).ok()?;
+        let mut buf = [0u8; 64];
+        if let Ok(n) = s.recv(&mut buf) {
+            return Some(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    None
+}
+
+#[test]
+fn udp_port_ranges_and_host_ip() {
+    if !can_run() {
+        return;
+    }
+    let fx = Fixture::new('f', vec![]);
+    fx.mgr.create(spec("udp", "10.238.0.0/24")).unwrap();
+    let ns = Netns::new("mu");
+    let p = ns.path();
+    udp_echo(&ns, 5300);
+    let mut req = attach("udp", "121212121212", "u", &ns, &p);
+    req.ports = vec![
+        PortRequest {
+            proto: Proto::Udp,
+            host_ip: None,
+            host_port: 0,
+            host_port_end: 0,
+            container_port: 5300,
+        },
+        PortRequest {
+            proto: Proto::Udp,
+            host_ip: Some(ip("127.0.0.1")),
+            host_port: 40100,
+            host_port_end: 40110,
+            container_port: 5300,
+        },
+    ];
+    let ep = fx.mgr.attach(req).unwrap();
+    let (any, lo) = (ep.ports[0].host_port, ep.ports[1].host_port);
+    assert!((40100..=40110).contains(&lo), "{lo}");
+    assert_eq!(
+        udp_ask(SocketAddr::new(ip("127.0.0.1"), any)).as_deref(),
+        Some("echo:hi")
+    );
+    assert_eq!(
+        udp_ask(SocketAddr::new(ip("10.238.0.1"), any)).as_deref(),
+        Some("echo:hi")
+    );
+    assert_eq!(
+        udp_ask(SocketAddr::new(ip("127.0.0.1"), lo)).as_deref(),
+        Some("echo:hi")
+    );
+    // Bound to 127.0.0.1 only: not published on the bridge address.
+    assert_eq!(udp_ask(SocketAddr::new(ip("10.238.0.1"), lo)), None);
+    fx.mgr.detach("udp", "121212121212").unwrap();
+    assert_eq!(udp_ask(SocketAddr::new(ip("127.0.0.1"), any)), None);
 }
 
 #[test]
