@@ -246,14 +246,14 @@ fn host_addrs() -> Vec<IpAddr> {
 
 /// A UDP echo server inside `ns`, on a thread that entered the namespace.
 fn udp_echo(ns: &Netns, port: u16) {
-    let f = std::fs::File::open(ns.path()).unwrap();
+    let f = std::fs::File::open(ns.path()).expect("open netns");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let s = UdpSocket::bind(("0.0.0.0", port)).unwrap();
+        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        let s = UdpSocket::bind(("0.0.0.0", port)).expect("bind echo");
         s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
             .ok();
-        tx.send(()).unwrap();
+        tx.send(()).expect("ready");
         let mut buf = [0u8; 64];
         while let Ok((n, peer)) = s.recv_from(&mut buf) {
             let mut reply = b"echo:".to_vec();
@@ -261,7 +261,7 @@ fn udp_echo(ns: &Netns, port: u16) {
             let _ = s.send_to(&reply, peer);
         }
     });
-    rx.recv().unwrap();
+    rx.recv().expect("echo server ready");
 }
 
 fn udp_ask(to: SocketAddr) -> Option<String> {
