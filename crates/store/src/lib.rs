@@ -114,6 +114,26 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Deletes those of `candidates` (blob digests) that no image or layer
+    /// refers to any more. Safe while other loads run: it never touches a
+    /// blob it was not given.
+    pub fn gc_blobs_among(&self, candidates: &[String]) -> Result<u64> {
+        let r = self.meta.read()?;
+        let mut keep: HashSet<String> = r.images()?.into_iter().map(|i| i.id).collect();
+        keep.extend(r.layers()?.into_iter().map(|l| l.blob));
+        let mut freed = 0;
+        for c in candidates {
+            let Ok(d) = c.parse::<Digest>() else { continue };
+            if !keep.contains(c) {
+                freed += self.content.size(&d)?.unwrap_or(0);
+                self.content.delete(&d)?;
+            }
+        }
+        Ok(freed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,177 @@
+//! Shared by load and import: a layer stream is stored as a blob and
+//! unpacked in the same pass; images are committed to the metadata in one
+//! transaction once every layer is in place.
+
+use super::config::ImageConfig;
+use super::Images;
+use crate::error::{Error, Result};
+use crate::reference::Reference;
+use berth_base::digest::Digest;
+use berth_store::apply::{apply_layer, ApplyStats};
+use berth_store::hashio::TeeReader;
+use berth_store::snapshot::StagedLayer;
+use berth_store::{chain_id, ContentStore, ImageRecord, LayerRecord, Snapshotter, Store};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+
+/// A layer read from a stream: stored and unpacked.
+pub(crate) struct IngestedLayer {
+    pub blob: Digest,
+    pub blob_size: u64,
+    pub stats: ApplyStats,
+    pub staged: Option<StagedLayer>,
+}
+
+/// Stores `r` as a blob (checked against `expected` if given) while
+/// unpacking it into a staged directory.
+pub(crate) fn ingest_layer(
+    store: &Store,
+    r: impl Read,
+    expected: Option<&Digest>,
+) -> Result<IngestedLayer> {
+    let staged = store.snapshots.stage()?;
+    let mut w = store.content.writer()?;
+    let mut tee = TeeReader::new(r, &mut w);
+    let stats = apply_layer(&mut tee, &staged.fs())?;
+    tee.finish()
+        .map_err(|e| Error::io("reading the rest of the layer", e))?;
+    let (blob, blob_size) = store.content.commit(w, expected)?;
+    Ok(IngestedLayer {
+        blob,
+        blob_size,
+        stats,
+        staged: Some(staged),
+    })
+}
+
+/// An image ready to commit: its config and, for each diff id of the
+/// config, where the layer comes from.
+pub(crate) struct NewImage {
+    pub config: Vec<u8>,
+    /// Layer keys (into the ingested map), bottom first.
+    pub layers: Vec<String>,
+    pub tags: Vec<Reference>,
+}
+
+impl Images {
+    /// Puts every layer of `images` in place and records them, with the
+    /// images and their tags, in one transaction. Returns the ids.
+    pub(crate) fn commit_images(
+        &self,
+        images: &[NewImage],
+        ingested: &mut HashMap<String, IngestedLayer>,
+    ) -> Result<Vec<String>> {
+        let store = &self.store;
+        let _g = super::lock(&self.lock);
+        let mut layer_recs: Vec<LayerRecord> = Vec::new();
+        let mut image_recs = Vec::new();
+        let r = store.meta.read()?;
+        for img in images {
+            let id = Digest::of(&img.config);
+            let cfg = ImageConfig::parse(&img.config)
+                .map_err(|e| Error::Invalid(format!("image config {id}: {e}")))?;
+            if cfg.rootfs.diff_ids.len() != img.layers.len() {
+                return Err(Error::Invalid(format!(
+                    "image {id}: config lists {} layers, manifest {}",
+                    cfg.rootfs.diff_ids.len(),
+                    img.layers.len()
+                )));
+            }
+            let mut parent: Option<Digest> = None;
+            let mut chains = Vec::new();
+            let mut size = 0;
+            for (want, key) in cfg.rootfs.diff_ids.iter().zip(&img.layers) {
+                let layer = ingested
+                    .get_mut(key)
+                    .ok_or_else(|| Error::Invalid(format!("layer {key} is not in the archive")))?;
+                if layer.stats.diff_id.to_string() != *want {
+                    return Err(Error::Invalid(format!(
+                        "layer {key}: content has diff id {}, but the image config says {want}",
+                        layer.stats.diff_id
+                    )));
+                }
+                let chain = chain_id(parent.as_ref(), &layer.stats.diff_id);
+                let known = r.layer(&chain.to_string())?.is_some()
+                    || layer_recs.iter().any(|l| l.chain_id == chain.to_string());
+                if !known {
+                    let staged = match layer.staged.take() {
+                        Some(s) => s,
+                        // The same layer again on another parent: unpack a second copy.
+                        None => {
+                            let f = store.content.open(&layer.blob)?;
+                            ingest_unpack(store, f)?
+                        }
+                    };
+                    store.snapshots.place(staged, &chain)?;
+                    layer_recs.push(LayerRecord {
+                        chain_id: chain.to_string(),
+                        diff_id: layer.stats.diff_id.to_string(),
+                        parent: parent.as_ref().map(|p| p.to_string()),
+                        blob: layer.blob.to_string(),
+                        media_type: layer.stats.compression.oci_layer_media_type().to_owned(),
+                        blob_size: layer.blob_size,
+                        tar_size: layer.stats.tar_size,
+                        size: layer.stats.content_size,
+                        refs: 0,
+                    });
+                }
+                size += layer.stats.content_size;
+                chains.push(chain.to_string());
+                parent = Some(chain);
+            }
+            let created = cfg.created.clone().unwrap_or_default();
+            image_recs.push((
+                ImageRecord {
+                    id: id.to_string(),
+                    layers: chains,
+                    size,
+                    created_unix: crate::timefmt::parse_rfc3339(&created)
+                        .map_or(0, |n| n / 1_000_000_000),
+                    created,
+                    labels: cfg
+                        .config
+                        .as_ref()
+                        .and_then(|c| c.labels.clone())
+                        .unwrap_or_else(BTreeMap::new),
+                    ..Default::default()
+                },
+                img,
+            ));
+        }
+        drop(r);
+        for (rec, img) in &image_recs {
+            let d: Digest = rec.id.parse().map_err(|_| Error::Invalid(rec.id.clone()))?;
+            store.content.put(&img.config, Some(&d))?;
+        }
+        store.sync()?;
+        let mut tx = store.meta.write()?;
+        for l in &layer_recs {
+            tx.add_layer(l)?;
+        }
+        let mut ids = Vec::new();
+        let now = crate::timefmt::format_nanos(crate::timefmt::now_nanos());
+        for (rec, img) in &image_recs {
+            let mut rec = match tx.image(&rec.id)? {
+                Some(existing) => existing,
+                None => rec.clone(),
+            };
+            if !img.tags.is_empty() {
+                rec.last_tag_time = Some(now.clone());
+            }
+            tx.put_image(&rec)?;
+            for t in &img.tags {
+                tx.set_ref(&t.to_string(), &rec.id)?;
+            }
+            ids.push(rec.id.clone());
+        }
+        store.commit(tx)?;
+        Ok(ids)
+    }
+}
+
+/// Unpacks a stored layer blob again into a new staged directory.
+fn ingest_unpack(store: &Store, r: impl Read) -> Result<StagedLayer> {
+    let staged = store.snapshots.stage()?;
+    apply_layer(r, &staged.fs())?;
+    Ok(staged)
+}
