@@ -203,17 +203,18 @@ impl Manager {
 
     fn create_dirs(&self, made: &mut Vec<PathBuf>) -> Result<()> {
         for d in &self.v1 {
-            let cpuset = d.has("cpuset");
-            mkdirs(d, made, |dir| {
-                if cpuset {
+            mkdirs(d, made)?;
+            if d.has("cpuset") {
+                // Every level, not only those we made: a parent that another
+                // create has just made may not have its cpus yet.
+                for dir in ancestors(d).iter().skip(1).chain([&d.path]) {
                     v1::init_cpuset(dir)?;
                 }
-                Ok(())
-            })?;
+            }
         }
         if let Some(d) = &self.v2 {
             let all = self.hierarchy == Hierarchy::Unified;
-            mkdirs(d, made, |_| Ok(()))?;
+            mkdirs(d, made)?;
             if all && !d.controllers.is_empty() {
                 for dir in ancestors(d) {
                     v2::enable_controllers(&dir, &d.controllers)?;
@@ -365,12 +366,8 @@ fn ancestors(d: &Dir) -> Vec<PathBuf> {
     out
 }
 
-/// mkdir every missing level of `d.path`, calling `init` on each new one.
-fn mkdirs(
-    d: &Dir,
-    made: &mut Vec<PathBuf>,
-    mut init: impl FnMut(&Path) -> Result<()>,
-) -> Result<()> {
+/// mkdir every missing level of `d.path`, recording those made.
+fn mkdirs(d: &Dir, made: &mut Vec<PathBuf>) -> Result<()> {
     let Ok(rel) = d.path.strip_prefix(&d.mountpoint) else {
         return Err(Error::InvalidPath {
             path: d.path.display().to_string(),
@@ -381,10 +378,7 @@ fn mkdirs(
     for part in rel.components() {
         dir.push(part);
         match std::fs::create_dir(&dir) {
-            Ok(()) => {
-                made.push(dir.clone());
-                init(&dir)?;
-            }
+            Ok(()) => made.push(dir.clone()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(source) => return Err(Error::Create { path: dir, source }),
         }

@@ -25,6 +25,8 @@ fn memory_requested(m: &LinuxMemory) -> bool {
         || m.reservation().is_some_and(|v| v != 0)
         || m.swappiness().is_some()
         || m.disable_oom_killer() == Some(true)
+        || m.kernel().is_some_and(|v| v != 0)
+        || m.kernel_tcp().is_some_and(|v| v != 0)
 }
 
 fn blkio_requested(b: &LinuxBlockIo) -> bool {

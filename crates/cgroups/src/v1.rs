@@ -12,8 +12,6 @@ use crate::files::{self, write, write_requested};
 use crate::FreezerState;
 
 /// memory.* files. OCI's `swap` is memory+swap, which is exactly v1's memsw.
-/// Kernel memory limits are deprecated and ignored by recent kernels, so we
-/// do not write them.
 pub(crate) fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
     // 0 means "not set", as in docker and runc.
     let limit = m.limit().filter(|&l| l != 0);
@@ -56,6 +54,22 @@ pub(crate) fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
     }
     if m.disable_oom_killer() == Some(true) {
         write(dir, "memory.oom_control", "1")?;
+    }
+    if let Some(k) = m.kernel().filter(|&k| k != 0) {
+        // Deprecated: kernels since 6.1 accept the write and ignore it, and
+        // later ones may drop the file; only older kernels enforce it.
+        match write(dir, "memory.kmem.limit_in_bytes", &k.to_string()) {
+            Err(Error::Write { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+    }
+    if let Some(k) = m.kernel_tcp().filter(|&k| k != 0) {
+        write_requested(
+            dir,
+            "memory.kmem.tcp.limit_in_bytes",
+            &k.to_string(),
+            "kernel TCP memory limit",
+        )?;
     }
     Ok(())
 }

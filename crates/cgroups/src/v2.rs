@@ -76,6 +76,13 @@ pub(crate) fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
             reason: "cgroup v2 cannot disable the OOM killer".into(),
         });
     }
+    if m.kernel_tcp().is_some_and(|k| k != 0) {
+        return Err(Error::Unsupported {
+            what: "kernel TCP memory limit".into(),
+            reason: "cgroup v2 has no separate TCP memory limit".into(),
+        });
+    }
+    // Kernel memory (`kernel`) is counted in memory.max on v2: nothing to set.
     let limit = m.limit().filter(|&l| l != 0);
     // Unlimited memory with swap left unset means unlimited swap too.
     let swap = m

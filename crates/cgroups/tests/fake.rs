@@ -420,8 +420,9 @@ fn hybrid_tree() -> tempfile::TempDir {
         ("name=systemd", &[("cgroup.procs", "")]),
     ];
     for (name, files) in v1 {
-        populate(&t.path().join(name), files);
-        populate(&t.path().join(name).join("berth/c1"), files);
+        for sub in ["", "berth", "berth/c1"] {
+            populate(&t.path().join(name).join(sub), files);
+        }
     }
     let v2: &[(&str, &str)] = &[
         ("cgroup.controllers", "hugetlb"),

@@ -12,8 +12,9 @@ use berth_base::testenv::{is_root, require};
 use berth_cgroups::{FreezerState, Hierarchy, Manager};
 use nix::sys::signal::Signal;
 use oci_spec::runtime::{
-    LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
-    LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
+    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    LinuxHugepageLimitBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources,
+    LinuxResourcesBuilder, LinuxThrottleDeviceBuilder,
 };
 
 /// A test cgroup and the processes the test started in it.
@@ -102,8 +103,10 @@ impl Drop for Guard {
     }
 }
 
+/// Each test has its own parent, so that one test removing its parent
+/// cannot race another creating a cgroup below it.
 fn test_path(name: &str) -> String {
-    format!("/berth-test-{}/{name}", std::process::id())
+    format!("/berth-test-{}-{name}/{name}", std::process::id())
 }
 
 fn root() -> bool {
@@ -170,6 +173,21 @@ fn memory_limit_is_written_and_updated() {
     assert_eq!(g.read("memory", limit_file), (256 * mib).to_string());
     let stats = g.m.stats().unwrap();
     assert_eq!(stats.memory.limit, Some(256 * mib as u64));
+    if v1 {
+        g.m.update(&resources(|r| {
+            r.memory(
+                LinuxMemoryBuilder::default()
+                    .kernel_tcp(8 * mib)
+                    .build()
+                    .unwrap(),
+            )
+        }))
+        .unwrap();
+        assert_eq!(
+            g.read("memory", "memory.kmem.tcp.limit_in_bytes"),
+            (8 * mib).to_string()
+        );
+    }
 }
 
 #[test]
@@ -511,4 +529,123 @@ fn v2_device_filter_denies_and_is_replaced() {
     let i = g.spawn(script);
     let (_, out, _) = g.wait(i);
     assert!(out.contains("zero-ok"), "{out}");
+}
+
+#[test]
+fn hugetlb_limit_wherever_the_controller_is() {
+    if !root() {
+        return;
+    }
+    let sizes: Vec<String> = std::fs::read_dir("/sys/kernel/mm/hugepages")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let kb: u64 = e
+                        .file_name()
+                        .to_str()?
+                        .strip_prefix("hugepages-")?
+                        .strip_suffix("kB")?
+                        .parse()
+                        .ok()?;
+                    Some(match kb {
+                        kb if kb >= 1 << 20 => format!("{}GB", kb >> 20),
+                        kb if kb >= 1 << 10 => format!("{}MB", kb >> 10),
+                        kb => format!("{kb}KB"),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !require(!sizes.is_empty(), "needs huge pages in the kernel") {
+        return;
+    }
+    let _restore = cgroup2_mount().map(|mnt| {
+        let before = std::fs::read_to_string(mnt.join("cgroup.subtree_control")).unwrap();
+        SubtreeRestore(mnt, before)
+    });
+    let g = Guard::new("hugetlb");
+    if !require(
+        g.m.path("hugetlb").is_some(),
+        "needs the hugetlb controller",
+    ) {
+        return;
+    }
+    let size = &sizes[0];
+    g.m.set(&resources(|r| {
+        r.hugepage_limits(vec![LinuxHugepageLimitBuilder::default()
+            .page_size(size.clone())
+            .limit(4i64 << 30)
+            .build()
+            .unwrap()])
+    }))
+    .unwrap();
+    let v2 = std::fs::metadata(g.m.path("hugetlb").unwrap().join("cgroup.controllers")).is_ok();
+    let file = if v2 {
+        format!("hugetlb.{size}.max")
+    } else {
+        format!("hugetlb.{size}.limit_in_bytes")
+    };
+    assert_eq!(g.read("hugetlb", &file), (4u64 << 30).to_string());
+}
+
+#[test]
+fn blkio_throttle_and_weight() {
+    if !root() {
+        return;
+    }
+    // The first real disk (not loop, ram or zram).
+    let dev = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            !n.starts_with("loop") && !n.starts_with("ram") && !n.starts_with("zram")
+        })
+        .find_map(|e| std::fs::read_to_string(e.path().join("dev")).ok());
+    let Some(dev) = dev else {
+        require(false, "needs a block device");
+        return;
+    };
+    let (major, minor) = dev.trim().split_once(':').unwrap();
+    let (major, minor): (i64, i64) = (major.parse().unwrap(), minor.parse().unwrap());
+    let g = Guard::new("blkio");
+    let throttle = LinuxThrottleDeviceBuilder::default()
+        .major(major)
+        .minor(minor)
+        .rate(1_048_576u64)
+        .build()
+        .unwrap();
+    g.m.set(&resources(|r| {
+        r.block_io(
+            LinuxBlockIoBuilder::default()
+                .throttle_read_bps_device(vec![throttle])
+                .build()
+                .unwrap(),
+        )
+    }))
+    .unwrap();
+    let (ctrl, file) = if g.m.hierarchy() == Hierarchy::Unified {
+        ("io", "io.max")
+    } else {
+        ("blkio", "blkio.throttle.read_bps_device")
+    };
+    assert!(
+        g.read(ctrl, file).contains(&format!("{major}:{minor}")),
+        "{}",
+        g.read(ctrl, file)
+    );
+    // A weight works with BFQ or CFQ weights, and is otherwise refused
+    // with an error naming what is missing.
+    match g.m.set(&resources(|r| {
+        r.block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(500u16)
+                .build()
+                .unwrap(),
+        )
+    })) {
+        Ok(()) => {}
+        Err(e) => assert_eq!(e.kind(), berth_base::ErrorKind::Unsupported, "{e}"),
+    }
 }
