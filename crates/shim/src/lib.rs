@@ -1,2 +1,267 @@
-//! berth-shim: one per container, holds stdio, logs and exit status
+//! berth-shim: one per container. Holds the container's stdio, writes its
+//! json-file log, reaps it, records its exit status, carries out its restart
+//! policy, and answers the engine on a UNIX control socket (see
+//! berth-shim-proto). Single-threaded, no async runtime: one poll loop.
+//!
+//! Start-up is a double spawn so the shim is not the daemon's child:
+//! `berth-shim start <dir>` (run by the engine, stdout a pipe) spawns
+//! `berth-shim run <dir>` and exits at once; the second process makes a new
+//! session, becomes a child subreaper (so it reaps the container's init
+//! when the runtime's create process exits), starts the container, writes
+//! one JSON answer line on the inherited pipe, and closes it.
 #![forbid(unsafe_code)]
+
+mod logfile;
+mod proc;
+mod runtime;
+mod server;
+
+use berth_shim_proto::{encode_response, ErrorCode, Response, ShimConfig, CONFIG_NAME};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Errors of the shim.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("read shim config {path}")]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("parse shim config {path}: {msg}")]
+    ConfigParse { path: PathBuf, msg: String },
+    #[error("{what}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{call}")]
+    Sys {
+        call: String,
+        #[source]
+        source: nix::errno::Errno,
+    },
+    #[error(transparent)]
+    Runtime(#[from] runtime::Error),
+}
+
+impl Error {
+    /// The class of failure, for the engine's status codes.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Runtime(runtime::Error::Failed { msg, .. })
+                if msg.contains("executable file not found")
+                    || msg.contains("no such file or directory")
+                    || msg.contains("permission denied") =>
+            {
+                ErrorCode::Invalid
+            }
+            _ => ErrorCode::Internal,
+        }
+    }
+}
+
+/// `berth-shim start <dir>`: spawn the real shim and return at once. Its
+/// stdout (the engine's pipe) is passed on; stderr goes to `<dir>/shim.log`.
+pub fn launch(dir: &Path) -> io::Result<()> {
+    let exe = std::env::current_exe()?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("shim.log"))?;
+    Command::new(exe)
+        .arg("run")
+        .arg(dir)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()?;
+    Ok(())
+}
+
+fn sys(call: impl Into<String>) -> impl FnOnce(nix::errno::Errno) -> Error {
+    let call = call.into();
+    move |source| Error::Sys { call, source }
+}
+
+fn load_config(dir: &Path) -> Result<ShimConfig, Error> {
+    let path = dir.join(CONFIG_NAME);
+    let data = std::fs::read(&path).map_err(|source| Error::Config {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_slice(&data).map_err(|e| Error::ConfigParse {
+        path,
+        msg: e.to_string(),
+    })
+}
+
+/// Mount the container's root filesystem in a mount namespace of the shim's
+/// own: the mount disappears with the shim and never shows on the host.
+fn mount_rootfs(cfg: &ShimConfig) -> Result<(), Error> {
+    use nix::mount::{mount, MsFlags};
+    if cfg.rootfs.is_empty() {
+        return Ok(());
+    }
+    let spec_path = cfg.bundle.join("config.json");
+    let spec: serde_json::Value = std::fs::read(&spec_path)
+        .map_err(|source| Error::Config {
+            path: spec_path.clone(),
+            source,
+        })
+        .and_then(|d| {
+            serde_json::from_slice(&d).map_err(|e| Error::ConfigParse {
+                path: spec_path.clone(),
+                msg: e.to_string(),
+            })
+        })?;
+    let root = spec["root"]["path"].as_str().unwrap_or("rootfs");
+    let target = cfg.bundle.join(root);
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(sys("unshare mount namespace"))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    )
+    .map_err(sys("make / rslave"))?;
+    for m in &cfg.rootfs {
+        let mut flags = MsFlags::empty();
+        let mut data = Vec::new();
+        for o in &m.options {
+            match o.as_str() {
+                "ro" => flags |= MsFlags::MS_RDONLY,
+                "bind" => flags |= MsFlags::MS_BIND,
+                "rbind" => flags |= MsFlags::MS_BIND | MsFlags::MS_REC,
+                "rw" => {}
+                other => data.push(other),
+            }
+        }
+        let data = data.join(",");
+        mount(
+            Some(m.source.as_str()),
+            &target,
+            Some(m.kind.as_str()),
+            flags,
+            (!data.is_empty()).then_some(data.as_str()),
+        )
+        .map_err(sys(format!("mount {} on {}", m.kind, target.display())))?;
+    }
+    Ok(())
+}
+
+/// Everything before the container runs; the answer goes to the engine.
+fn setup(dir: &Path) -> Result<server::Shim, Error> {
+    nix::unistd::setsid().map_err(sys("setsid"))?;
+    nix::sys::prctl::set_child_subreaper(true).map_err(sys("prctl PR_SET_CHILD_SUBREAPER"))?;
+    let mut mask = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+    ] {
+        mask.add(s);
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
+        .map_err(sys("sigprocmask"))?;
+    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(sys("signalfd"))?;
+    let cfg = load_config(dir)?;
+    mount_rootfs(&cfg)?;
+    let sock = berth_shim_proto::socket_path(dir);
+    let _ = std::fs::remove_file(&sock);
+    let listener = UnixListener::bind(&sock).map_err(|source| Error::Io {
+        what: "bind the shim socket",
+        source,
+    })?;
+    listener.set_nonblocking(true).map_err(|source| Error::Io {
+        what: "set up the shim socket",
+        source,
+    })?;
+    let log = match &cfg.log {
+        Some(l) => Some(logfile::LogFile::open(l).map_err(|source| Error::Io {
+            what: "open the container log",
+            source,
+        })?),
+        None => None,
+    };
+    let rt = match &cfg.runtime {
+        berth_shim_proto::RuntimeKind::External { path, root } => {
+            runtime::External::new(path.clone(), root.clone(), dir.join("runtime.log"))
+        }
+        berth_shim_proto::RuntimeKind::Builtin { root } => runtime::External::new(
+            builtin_runtime_path(),
+            root.clone(),
+            dir.join("runtime.log"),
+        ),
+    };
+    let mut shim = server::Shim::new(cfg, dir.to_owned(), rt, listener, sigfd, log);
+    if let Err(e) = shim.start_container() {
+        let _ = std::fs::remove_file(&sock);
+        return Err(e);
+    }
+    Ok(shim)
+}
+
+/// Until the runtime library is linked in, "builtin" runs the
+/// `berth-runtime` binary installed next to the shim.
+fn builtin_runtime_path() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("berth-runtime")))
+        .unwrap_or_else(|| PathBuf::from("berth-runtime"))
+}
+
+/// `berth-shim run <dir>`: start the container, answer on stdout, then
+/// serve until the container has stopped for good. Returns the exit code.
+pub fn run(dir: &Path) -> i32 {
+    let answer = match setup(dir) {
+        Ok(shim) => Ok(shim),
+        Err(e) => Err(Response::err(e.code(), error_chain(&e))),
+    };
+    let line = match &answer {
+        Ok(shim) => encode_response(&Response {
+            state: Some(shim.state()),
+            ..Response::default()
+        }),
+        Err(r) => encode_response(r),
+    };
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(&line);
+    let _ = out.flush();
+    drop(out);
+    // Close the engine's pipe so it sees EOF after the answer.
+    if let Ok(null) = File::open("/dev/null") {
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
+    }
+    match answer {
+        Ok(shim) => {
+            shim.run();
+            0
+        }
+        Err(_) => 1,
+    }
+}
+
+/// The error and its causes on one line, as binaries print them.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
