@@ -158,3 +158,39 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
         }
     }
 }
+
+/// A docker-archive (old layout) with one image made of `layers` (tar
+/// bytes as they go in the archive; diff ids are computed from
+/// `diff_sources`, normally the same bytes).
+pub fn docker_archive(layers: &[Vec<u8>], tag: &str) -> Vec<u8> {
+    let diff_ids: Vec<String> = layers
+        .iter()
+        .map(|l| berth_base::digest::Digest::of(l).to_string())
+        .collect();
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "created": "2024-01-01T00:00:00Z",
+        "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    })
+    .to_string();
+    let id = berth_base::digest::Digest::of(config.as_bytes());
+    let names: Vec<String> = (0..layers.len())
+        .map(|i| format!("l{i}/layer.tar"))
+        .collect();
+    let manifest = serde_json::json!([{
+        "Config": format!("{}.json", id.hex()),
+        "RepoTags": [tag],
+        "Layers": names,
+    }])
+    .to_string();
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    for (n, l) in names.iter().zip(layers) {
+        entries.push((n.clone(), l.clone()));
+    }
+    entries.push((format!("{}.json", id.hex()), config.into_bytes()));
+    entries.push(("manifest.json".into(), manifest.into_bytes()));
+    let raws: Vec<Raw<'_>> = entries.iter().map(|(n, d)| file(n, d)).collect();
+    tar_of(&raws)
+}

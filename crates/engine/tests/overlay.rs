@@ -1,0 +1,103 @@
+//! Real-kernel check of the snapshotter's mounts: a prepared snapshot of a
+//! two-layer image, mounted as overlayfs, shows the merged content, with
+//! whiteouts and opaque directories hiding the lower files.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use berth_base::testenv::{is_root, require};
+use berth_store::Snapshotter;
+use common::*;
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
+    }
+}
+
+fn mount(m: &berth_store::Mount, target: &Path) -> Unmount {
+    let data = CString::new(m.options.join(",")).unwrap();
+    rustix::mount::mount(
+        m.source.as_str(),
+        target,
+        m.kind.as_str(),
+        rustix::mount::MountFlags::empty(),
+        data.as_c_str(),
+    )
+    .unwrap_or_else(|e| panic!("mount {m:?}: {e}"));
+    Unmount(target.to_owned())
+}
+
+#[test]
+fn prepared_snapshot_mounts_with_whiteouts() {
+    if !require(is_root(), "overlay mounts need root") {
+        return;
+    }
+    let t = engine();
+    let lower = tar_of(&[
+        dir("a/"),
+        file("a/gone", b"lower"),
+        file("a/kept", b"lower"),
+        dir("opq/"),
+        file("opq/hidden", b"lower"),
+        file("top", b"lower"),
+    ]);
+    let upper = tar_of(&[
+        dir("a/"),
+        file("a/.wh.gone", b""),
+        dir("opq/"),
+        file("opq/.wh..wh..opq", b""),
+        file("opq/new", b"upper"),
+        file("top", b"upper"),
+    ]);
+    let archive = docker_archive(&[lower, upper], "two:layers");
+    t.engine
+        .images()
+        .load(&mut &archive[..], &mut |_| {})
+        .unwrap();
+    let layers = t.engine.images().layers("two:layers").unwrap();
+    assert_eq!(layers.len(), 2);
+
+    let snaps = &t.engine.store().snapshots;
+    // The whiteout is a 0/0 character device, the opaque dir has the xattr.
+    let upper_dir = snaps.layer_dir(&layers[1]);
+    let md = std::fs::symlink_metadata(upper_dir.join("a/gone")).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+        &md.file_type()
+    ));
+    let mut buf = [0u8; 4];
+    let n =
+        rustix::fs::lgetxattr(upper_dir.join("opq"), "trusted.overlay.opaque", &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"y");
+
+    let key = format!("test-{}", std::process::id());
+    let mounts = snaps.prepare(&key, layers.last()).unwrap();
+    let target = t.dir.path().join("rootfs");
+    std::fs::create_dir(&target).unwrap();
+    {
+        let _m = mount(&mounts[0], &target);
+        let read = |p: &str| std::fs::read_to_string(target.join(p)).ok();
+        assert_eq!(read("a/kept").as_deref(), Some("lower"));
+        assert_eq!(read("a/gone"), None, "whiteout hides the lower file");
+        assert_eq!(read("opq/hidden"), None, "opaque dir hides the lower dir");
+        assert_eq!(read("opq/new").as_deref(), Some("upper"));
+        assert_eq!(read("top").as_deref(), Some("upper"));
+        std::fs::write(target.join("written"), "rw").unwrap();
+    }
+    let upper_rw = snaps.upper_dir(&key).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(upper_rw.join("written")).unwrap(),
+        "rw"
+    );
+
+    // The snapshot keeps the layers after the image goes.
+    t.engine.images().remove("two:layers", false, true).unwrap();
+    assert!(snaps.has_layer(&layers[1]));
+    snaps.remove(&key).unwrap();
+    assert!(!snaps.has_layer(&layers[1]));
+    assert!(!snaps.has_layer(&layers[0]));
+}
