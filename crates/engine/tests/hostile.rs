@@ -167,7 +167,7 @@ fn bad_archives_are_refused_and_leave_nothing() {
     }
 
     // A layer whose content does not match the config's diff id.
-    let mut archive = docker_archive(&[good_layer.clone()], "wrong:latest");
+    let mut archive = docker_archive(std::slice::from_ref(&good_layer), "wrong:latest");
     let pos = find(&archive, b"world").unwrap();
     archive[pos..pos + 5].copy_from_slice(b"WORLD");
     run(
