@@ -7,18 +7,26 @@
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus};
 
-use berth_runtime::seccomp::{compile, filter_flags};
-use berth_sys::seccomp::load;
-use oci_spec::runtime::LinuxSeccomp;
+use berth_runtime::seccomp::{compile, filter_flags, send_to_agent, uses_notify};
+use berth_sys::seccomp::{load, load_with_listener, notif_recv, notif_respond, Notification};
+use oci_spec::runtime::{ContainerProcessState, LinuxSeccomp, State};
 
 const PROBE_ENV: &str = "BERTH_SECCOMP_PROBE";
 
+/// Where the `notify` probe finds its seccomp agent.
+const AGENT_ENV: &str = "BERTH_SECCOMP_AGENT";
+
 /// Runs `case` in a child process and returns how it ended.
 fn run_case(case: &str) -> ExitStatus {
+    run_case_with(case, &[])
+}
+
+fn run_case_with(case: &str, env: &[(&str, &std::path::Path)]) -> ExitStatus {
     let exe = std::env::current_exe().expect("test binary path");
     let out = Command::new(exe)
         .args(["--exact", "probe", "--nocapture", "--test-threads=1"])
         .env(PROBE_ENV, case)
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
         .output()
         .expect("spawn the probe");
     if !out.status.success() {
@@ -179,6 +187,30 @@ fn probe() {
                 made,
             ])
         }
+        "notify" => {
+            use std::os::fd::AsFd;
+            let agent = std::env::var(AGENT_ENV).expect("agent socket path");
+            let spec: LinuxSeccomp = serde_json::from_str(&format!(
+                r#"{{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"{agent}",
+                "listenerMetadata":"probe-metadata","syscalls":[
+                {{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_NOTIFY"}}]}}"#
+            ))
+            .expect("notify profile parses");
+            assert!(uses_notify(&spec));
+            let filter = compile(&spec).expect("notify profile compiles");
+            nix::sys::prctl::set_no_new_privs().expect("prctl(PR_SET_NO_NEW_PRIVS)");
+            let listener =
+                load_with_listener(&filter, filter_flags(&spec)).expect("load with a listener");
+            let pid = nix::unistd::getpid().as_raw();
+            let mut state = State::default();
+            state.set_id("probe".to_string());
+            state.set_pid(Some(pid));
+            send_to_agent(&spec, listener.as_fd(), pid, &state).expect("send to the agent");
+            drop(listener);
+            // The agent answers mkdir with EXDEV.
+            let mkdir = errno(std::fs::create_dir(&dir));
+            finish(&[mkdir == libc::EXDEV])
+        }
         other => panic!("unknown probe case {other}"),
     }
 }
@@ -212,4 +244,64 @@ fn filter_flags_are_accepted_and_tsync_covers_threads() {
 #[test]
 fn docker_default_profile_confines_a_process() {
     assert_passes("docker");
+}
+
+/// The agent side of SCMP_ACT_NOTIFY: accepts the runtime's message, takes
+/// the listener from it, and answers the first notification with EXDEV.
+fn agent(
+    listener: std::os::unix::net::UnixListener,
+) -> Result<(ContainerProcessState, Notification), String> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    use std::io::{IoSliceMut, Read};
+    use std::mem::MaybeUninit;
+    use std::os::fd::AsFd;
+
+    let (mut conn, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut ancillary = RecvAncillaryBuffer::new(&mut space);
+    let got = rustix::net::recvmsg(
+        &conn,
+        &mut [IoSliceMut::new(&mut buf)],
+        &mut ancillary,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .map_err(|e| format!("recvmsg: {e}"))?;
+    let fd = ancillary
+        .drain()
+        .find_map(|m| match m {
+            RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+            _ => None,
+        })
+        .ok_or("no fd in the message")?;
+    let mut json = buf[..got.bytes].to_vec();
+    conn.read_to_end(&mut json)
+        .map_err(|e| format!("read the rest: {e}"))?;
+    let state: ContainerProcessState =
+        serde_json::from_slice(&json).map_err(|e| format!("process state: {e}"))?;
+    let n = notif_recv(fd.as_fd()).map_err(|e| e.to_string())?;
+    notif_respond(fd.as_fd(), n.id, 0, libc::EXDEV, 0).map_err(|e| e.to_string())?;
+    Ok((state, n))
+}
+
+#[test]
+fn notify_hands_the_listener_to_the_agent() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sock = dir.path().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind the agent");
+    let agent = std::thread::spawn(move || agent(listener));
+    let status = run_case_with("notify", &[(AGENT_ENV, &sock)]);
+    if !agent.is_finished() {
+        // The probe never connected: wake the agent so it can fail.
+        let _ = std::os::unix::net::UnixStream::connect(&sock);
+    }
+    let (state, notification) = agent.join().expect("agent thread").expect("agent");
+    assert_eq!(status.code(), Some(0), "probe notify: {status:?}");
+    assert_eq!(state.fds(), &["seccompFd".to_string()]);
+    assert_eq!(state.metadata().as_deref(), Some("probe-metadata"));
+    assert_eq!(state.state().id(), "probe");
+    // The notification names the calling thread, the state its process.
+    assert!(*state.pid() > 0 && notification.pid > 0, "{notification:?}");
+    let mkdirs = [libc::SYS_mkdir, libc::SYS_mkdirat].map(|n| i32::try_from(n).unwrap_or(-1));
+    assert!(mkdirs.contains(&notification.nr), "{notification:?}");
 }

@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// One classic BPF instruction, laid out as the kernel's `struct sock_filter`.
 #[repr(C)]
@@ -168,6 +168,82 @@ pub fn load_with_listener(filter: &[SockFilter], flags: u32) -> io::Result<Owned
     // SAFETY: on success with NEW_LISTENER the kernel returns a fresh fd that
     // nothing else owns; we take sole ownership of it here.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// One syscall a filter handed to user space (`struct seccomp_notif`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notification {
+    /// The cookie to answer with.
+    pub id: u64,
+    /// The calling thread, in the listener's pid namespace (0 if not visible).
+    pub pid: u32,
+    /// The syscall number.
+    pub nr: i32,
+    /// The AUDIT_ARCH_* of the call.
+    pub arch: u32,
+    /// The raw arguments.
+    pub args: [u64; 6],
+}
+
+/// Let the notified syscall run as if the filter had allowed it
+/// (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`); `val` and `error` must be 0.
+pub const USER_NOTIF_FLAG_CONTINUE: u32 = 1;
+
+/// Waits for the next notification on `listener` (SECCOMP_IOCTL_NOTIF_RECV).
+pub fn notif_recv(listener: BorrowedFd<'_>) -> io::Result<Notification> {
+    // SAFETY: seccomp_notif is plain data; all-zero is a valid value and the
+    // kernel requires the buffer zeroed.
+    let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    // SAFETY: `n` is a writable seccomp_notif that outlives the call, which is
+    // the argument SECCOMP_IOCTL_NOTIF_RECV expects.
+    let ret = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_RECV,
+            &mut n as *mut libc::seccomp_notif,
+        )
+    };
+    if ret < 0 {
+        return Err(last_error("ioctl(SECCOMP_IOCTL_NOTIF_RECV)"));
+    }
+    Ok(Notification {
+        id: n.id,
+        pid: n.pid,
+        nr: n.data.nr,
+        arch: n.data.arch,
+        args: n.data.args,
+    })
+}
+
+/// Answers notification `id`: the syscall returns `val`, or fails with
+/// `error` (a positive errno) when it is not 0 (SECCOMP_IOCTL_NOTIF_SEND).
+pub fn notif_respond(
+    listener: BorrowedFd<'_>,
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+) -> io::Result<()> {
+    let mut resp = libc::seccomp_notif_resp {
+        id,
+        val,
+        // The kernel wants the negated errno.
+        error: -error,
+        flags,
+    };
+    // SAFETY: `resp` is a valid seccomp_notif_resp that outlives the call,
+    // the argument SECCOMP_IOCTL_NOTIF_SEND expects.
+    let ret = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SEND,
+            &mut resp as *mut libc::seccomp_notif_resp,
+        )
+    };
+    if ret < 0 {
+        return Err(last_error("ioctl(SECCOMP_IOCTL_NOTIF_SEND)"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

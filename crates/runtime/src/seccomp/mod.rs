@@ -22,7 +22,10 @@
 
 mod arch;
 mod bpf;
+mod notify;
 mod tables;
+
+pub use notify::send_to_agent;
 
 use berth_base::ErrorKind;
 use berth_sys::seccomp::{
@@ -67,12 +70,21 @@ pub enum SeccompError {
     NoNativeArch,
     #[error("seccomp program needs {len} instructions; the kernel accepts at most {MAX_INSNS}")]
     TooLong { len: usize },
+    #[error("seccomp rules use SCMP_ACT_NOTIFY but seccomp.listenerPath is not set")]
+    NoListenerPath,
+    #[error("send the seccomp listener to the agent at `{}`", path.display())]
+    Agent {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl SeccompError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             SeccompError::NoNativeArch => ErrorKind::Unsupported,
+            SeccompError::Agent { .. } => ErrorKind::Internal,
             _ => ErrorKind::Invalid,
         }
     }
@@ -84,6 +96,9 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Vec<SockFilter>, SeccompError> {
     let default = action_value(spec.default_action(), spec.default_errno_ret());
     if spec.default_action() == LinuxSeccompAction::ScmpActNotify {
         return Err(SeccompError::NotifyDefault);
+    }
+    if uses_notify(spec) && spec.listener_path().is_none() {
+        return Err(SeccompError::NoListenerPath);
     }
     let arches = architectures(spec)?;
     let rules = rules(spec)?;
@@ -154,7 +169,8 @@ pub fn filter_flags(spec: &LinuxSeccomp) -> u32 {
 }
 
 /// Whether any rule uses SCMP_ACT_NOTIFY, so that the filter must be loaded
-/// with a listener ([`berth_sys::seccomp::load_with_listener`]).
+/// with a listener ([`berth_sys::seccomp::load_with_listener`]) and the
+/// listener sent to the agent ([`send_to_agent`]).
 pub fn uses_notify(spec: &LinuxSeccomp) -> bool {
     spec.syscalls()
         .iter()

@@ -76,7 +76,7 @@ const ERRNO_EPERM: u32 = RET_ERRNO | 1;
 #[test]
 fn plain_rules_and_default_action() {
     let s = spec(
-        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/agent.sock","syscalls":[
             {"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"},
             {"names":["getcwd"],"action":"SCMP_ACT_ERRNO","errnoRet":38},
             {"names":["kill"],"action":"SCMP_ACT_KILL_PROCESS"},
@@ -372,6 +372,11 @@ fn bad_input_is_named() {
     ))
     .expect_err("empty name");
     assert!(matches!(err, SeccompError::EmptyName));
+    let err = compile(&spec(
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["open"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+    ))
+    .expect_err("notify without listener");
+    assert!(matches!(err, SeccompError::NoListenerPath), "{err}");
     // Unknown actions, architectures and operators fail at parse time.
     for bad in [
         r#"{"defaultAction":"SCMP_ACT_BOGUS"}"#,
