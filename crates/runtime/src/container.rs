@@ -1,0 +1,533 @@
+//! The lifecycle operations of [`Runtime`]: create, start, state, kill,
+//! delete, pause, resume, ps and list.
+
+use std::fs;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+
+use crate::channel::{self, Channel};
+use crate::config::{self, Plan};
+use crate::error::{Context, Error, Result};
+use crate::init::{self, InitArgs};
+use crate::state::{self, Dir, OciState, Saved, Status};
+use crate::{hooks, tty, CreateOptions, Created, Runtime};
+
+/// Container ids as runc accepts them.
+pub fn check_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.+-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidId(id.to_string()))
+    }
+}
+
+/// Undoes a half-done create when dropped while armed.
+struct Undo {
+    dir: Option<PathBuf>,
+    cgroup: Option<berth_cgroups::Manager>,
+    pid: Option<i32>,
+}
+
+impl Undo {
+    fn disarm(&mut self) {
+        self.dir = None;
+        self.cgroup = None;
+        self.pid = None;
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.destroy();
+        }
+        if let Some(dir) = &self.dir {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl Runtime {
+    fn dir(&self, id: &str) -> Result<Dir> {
+        check_id(id)?;
+        Ok(Dir::new(&self.root, id))
+    }
+
+    /// Loads a container's saved state and its current status.
+    fn load(&self, id: &str) -> Result<(Dir, Saved, Status)> {
+        let dir = self.dir(id)?;
+        let saved = dir.load(id)?;
+        let status = saved.status(&dir);
+        Ok((dir, saved, status))
+    }
+
+    /// Creates container `id` from the bundle in `opts`. Returns when the
+    /// container's init is set up and waiting for [`Runtime::start`].
+    ///
+    /// The init is a child of the calling process, which must be
+    /// single-threaded (the runtime forks without exec). When the caller
+    /// exits, the init is re-parented to the nearest subreaper.
+    pub fn create(&self, id: &str, opts: CreateOptions) -> Result<Created> {
+        check_id(id)?;
+        let bundle = fs::canonicalize(&opts.bundle).map_err(|e| Error::Config {
+            path: opts.bundle.clone(),
+            msg: format!("bundle: {e}"),
+        })?;
+        let cfg_path = bundle.join("config.json");
+        let raw = fs::read(&cfg_path).map_err(|e| Error::Config {
+            path: cfg_path.clone(),
+            msg: format!("cannot read: {e}"),
+        })?;
+        let spec: oci_spec::runtime::Spec =
+            serde_json::from_slice(&raw).map_err(|e| Error::Config {
+                path: cfg_path.clone(),
+                msg: e.to_string(),
+            })?;
+        let plan = config::plan(&spec, &bundle, &cfg_path, opts.no_pivot)?;
+
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(&self.root)
+            .ctx(|| format!("mkdir {}", self.root.display()))?;
+        let dir = Dir::new(&self.root, id);
+        match fs::DirBuilder::new().mode(0o711).create(&dir.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Exists(id.to_string()))
+            }
+            Err(e) => return Err(e).ctx(|| format!("mkdir {}", dir.path.display())),
+        }
+        let mut undo = Undo {
+            dir: Some(dir.path.clone()),
+            cgroup: None,
+            pid: None,
+        };
+        let linux = spec.linux().clone().unwrap_or_default();
+        let own_pid_ns = plan.clone_flags.contains(CloneFlags::CLONE_NEWPID);
+        let mut saved = Saved {
+            oci_version: spec.version().clone(),
+            id: id.to_string(),
+            pid: 0,
+            pid_start: 0,
+            creator: std::process::id() as i32,
+            bundle: bundle.clone(),
+            rootfs: plan.rootfs.clone(),
+            created: String::new(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            cgroup: None,
+            hooks: spec.hooks().clone(),
+            own_pid_ns,
+            paused: false,
+            owner: nix::unistd::geteuid().as_raw(),
+        };
+        let cg_path = linux
+            .cgroups_path()
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned());
+        let cg = berth_cgroups::Manager::new(cg_path.as_deref(), id).map_err(Error::Cgroup)?;
+        saved.cgroup = Some(cg.clone());
+        // Written before anything else exists, so that a crash from here on
+        // leaves enough for `delete` to clean up.
+        dir.save(&saved)?;
+        undo.cgroup = Some(cg.clone());
+        cg.create().map_err(Error::Cgroup)?;
+        if let Some(res) = linux.resources() {
+            cg.set(&config::with_default_devices(res, &plan.devices))
+                .map_err(Error::Cgroup)?;
+        }
+        fs::write(dir.config(), &raw).ctx(|| format!("write {}", dir.config().display()))?;
+        nix::unistd::mkfifo(&dir.fifo(), Mode::from_bits_truncate(0o600))
+            .ctx(|| format!("mkfifo {}", dir.fifo().display()))?;
+        // Read-write: opening never blocks, and the init can block reading
+        // it until `start` writes.
+        let fifo: OwnedFd = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(dir.fifo())
+            .ctx(|| format!("open {}", dir.fifo().display()))?
+            .into();
+        let console = opts
+            .console_socket
+            .as_deref()
+            .map(tty::connect_console)
+            .transpose()?;
+
+        let mut oci = OciState::new(&saved, Status::Created);
+        oci.status = "created".into();
+        let (ours, theirs) = channel::pair()?;
+        let pid = spawn_init(
+            &plan,
+            theirs,
+            fifo,
+            console,
+            opts.stdio,
+            opts.preserve_fds,
+            oci.clone(),
+        )?;
+        undo.pid = Some(pid);
+        let pty_master = setup_init(&plan, &ours, pid, &cg, &saved, &oci)?;
+
+        let (start, _) = state::proc_start(pid)
+            .ok_or_else(|| Error::Init("exited right after setting up".into()))?;
+        saved.pid = pid;
+        saved.pid_start = start;
+        saved.created = state::now_rfc3339();
+        dir.save(&saved)?;
+        if let Some(pf) = &opts.pid_file {
+            write_pid_file(pf, pid)?;
+        }
+        undo.disarm();
+        Ok(Created { pid, pty_master })
+    }
+
+    /// Starts the program of a created container. Returns once the program
+    /// runs (after the poststart hooks).
+    pub fn start(&self, id: &str) -> Result<()> {
+        let (dir, saved, status) = self.load(id)?;
+        if status != Status::Created {
+            return Err(Error::WrongState {
+                id: id.to_string(),
+                status: status.as_str(),
+                op: "start",
+            });
+        }
+        let f: OwnedFd = match fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(dir.fifo())
+        {
+            Ok(f) => f.into(),
+            // No reader: the init is gone or already started.
+            Err(e)
+                if e.raw_os_error() == Some(libc::ENXIO)
+                    || e.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Err(Error::WrongState {
+                    id: id.to_string(),
+                    status: Status::Stopped.as_str(),
+                    op: "start",
+                })
+            }
+            Err(e) => return Err(e).ctx(|| format!("open {}", dir.fifo().display())),
+        };
+        // Only one start may win: whoever removes the fifo.
+        fs::remove_file(dir.fifo()).map_err(|_| Error::WrongState {
+            id: id.to_string(),
+            status: Status::Running.as_str(),
+            op: "start",
+        })?;
+        nix::unistd::write(&f, b"0").ctx(|| format!("write {}", dir.fifo().display()))?;
+        // The init's end closes when it execs (or dies): then the fifo has
+        // no reader left and poll reports POLLERR.
+        let mut fds = [PollFd::new(f.as_fd(), PollFlags::empty())];
+        loop {
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => {
+                    r.ctx(|| "wait for the container's program to start".into())?;
+                    break;
+                }
+            }
+        }
+        drop(f);
+        if !saved.init_alive() {
+            return Err(Error::Init(format!(
+                "container {id} exited before its program started (see its stderr)"
+            )));
+        }
+        if let Some(h) = saved.hooks.as_ref().and_then(|h| h.poststart().clone()) {
+            let st = OciState::new(&saved, Status::Running).to_json();
+            for hook in &h {
+                // Poststart failures are logged, not fatal (runtime-spec).
+                if let Err(e) = hooks::run("poststart", hook, &st) {
+                    self.warn(&e.chain());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The OCI state of container `id`.
+    pub fn state(&self, id: &str) -> Result<OciState> {
+        let (_, saved, status) = self.load(id)?;
+        Ok(OciState::new(&saved, status))
+    }
+
+    /// Sends `signal` to the container's init, or with `all` to every
+    /// process in its cgroup.
+    pub fn kill(&self, id: &str, signal: Signal, all: bool) -> Result<()> {
+        let (_, saved, status) = self.load(id)?;
+        if all {
+            if let Some(cg) = &saved.cgroup {
+                return cg.kill_all(signal).map_err(Error::Cgroup);
+            }
+        }
+        if !matches!(status, Status::Created | Status::Running | Status::Paused) {
+            return Err(Error::WrongState {
+                id: id.to_string(),
+                status: status.as_str(),
+                op: "kill",
+            });
+        }
+        kill(Pid::from_raw(saved.pid), signal)
+            .ctx(|| format!("kill pid {} with {signal}", saved.pid))?;
+        if saved.paused && signal == Signal::SIGKILL {
+            if let Some(cg) = &saved.cgroup {
+                cg.thaw().map_err(Error::Cgroup)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes a stopped (or created) container: its cgroup and state go,
+    /// then the poststop hooks run. `force` kills a running one first.
+    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let (dir, saved, status) = match self.load(id) {
+            Ok(x) => x,
+            Err(Error::NotFound(_)) if force => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match status {
+            Status::Stopped => {}
+            Status::Created | Status::Creating => self.stop(&saved)?,
+            Status::Running | Status::Paused if force => self.stop(&saved)?,
+            s => {
+                return Err(Error::WrongState {
+                    id: id.to_string(),
+                    status: s.as_str(),
+                    op: "delete (use --force)",
+                })
+            }
+        }
+        if let Some(cg) = &saved.cgroup {
+            cg.destroy().map_err(Error::Cgroup)?;
+        }
+        fs::remove_dir_all(&dir.path).ctx(|| format!("remove {}", dir.path.display()))?;
+        if let Some(h) = saved.hooks.as_ref().and_then(|h| h.poststop().clone()) {
+            let st = OciState::new(&saved, Status::Stopped).to_json();
+            for hook in &h {
+                if let Err(e) = hooks::run("poststop", hook, &st) {
+                    self.warn(&e.chain());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills every process of the container and waits until the init is gone.
+    fn stop(&self, saved: &Saved) -> Result<()> {
+        if saved.pid > 0 && saved.init_alive() {
+            let pidfd = berth_sys::process::pidfd_open(saved.pid).ok();
+            let _ = kill(Pid::from_raw(saved.pid), Signal::SIGKILL);
+            if let Some(cg) = &saved.cgroup {
+                let _ = cg.kill_all(Signal::SIGKILL);
+            }
+            if let Some(fd) = pidfd {
+                let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+                let _ = poll(&mut fds, PollTimeout::from(10_000u16));
+            }
+        } else if let Some(cg) = &saved.cgroup {
+            // Processes of an exec may outlive the init.
+            let _ = cg.kill_all(Signal::SIGKILL);
+        }
+        Ok(())
+    }
+
+    /// Freezes every process of the container.
+    pub fn pause(&self, id: &str) -> Result<()> {
+        self.set_paused(id, true)
+    }
+
+    /// Thaws a paused container.
+    pub fn resume(&self, id: &str) -> Result<()> {
+        self.set_paused(id, false)
+    }
+
+    fn set_paused(&self, id: &str, pause: bool) -> Result<()> {
+        let (dir, mut saved, status) = self.load(id)?;
+        let want = if pause {
+            Status::Running
+        } else {
+            Status::Paused
+        };
+        if status != want {
+            return Err(Error::WrongState {
+                id: id.to_string(),
+                status: status.as_str(),
+                op: if pause { "pause" } else { "resume" },
+            });
+        }
+        let cg = saved.cgroup.clone().ok_or_else(|| {
+            Error::Unsupported(format!("pausing container {id} without a cgroup"))
+        })?;
+        if pause {
+            cg.freeze().map_err(Error::Cgroup)?;
+        } else {
+            cg.thaw().map_err(Error::Cgroup)?;
+        }
+        saved.paused = pause;
+        dir.save(&saved)
+    }
+
+    /// The pids (as seen from the runtime) of every process in the container.
+    pub fn ps(&self, id: &str) -> Result<Vec<i32>> {
+        let (_, saved, _) = self.load(id)?;
+        match &saved.cgroup {
+            Some(cg) => cg.pids().map_err(Error::Cgroup),
+            None => Ok(vec![saved.pid]),
+        }
+    }
+
+    /// The state of every container in the state root.
+    pub fn list(&self) -> Result<Vec<OciState>> {
+        let mut out = Vec::new();
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e).ctx(|| format!("read {}", self.root.display())),
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Ok(st) = self.state(&name) {
+                out.push(st);
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// The config.json the container was created with.
+    pub(crate) fn saved_config(
+        &self,
+        id: &str,
+    ) -> Result<(Saved, Status, oci_spec::runtime::Spec)> {
+        let (dir, saved, status) = self.load(id)?;
+        let spec = config::load_spec(&dir.config())?;
+        Ok((saved, status, spec))
+    }
+}
+
+/// Clones the init into its new namespaces (joining a pid namespace by
+/// path around the clone) and runs it there.
+fn spawn_init(
+    plan: &Plan,
+    chan: Channel,
+    fifo: OwnedFd,
+    console: Option<OwnedFd>,
+    stdio: Option<[OwnedFd; 3]>,
+    preserve_fds: u32,
+    state: OciState,
+) -> Result<i32> {
+    // setns(CLONE_NEWPID) changes where our children go, not ourselves; it
+    // is undone right after the clone.
+    let own_pid_ns = match &plan.join_pid {
+        Some(j) => {
+            let own: OwnedFd = fs::File::open("/proc/self/ns/pid")
+                .ctx(|| "open /proc/self/ns/pid".into())?
+                .into();
+            setns(j.fd.as_fd(), CloneFlags::CLONE_NEWPID)
+                .ctx(|| format!("setns {}", j.path.display()))?;
+            Some(own)
+        }
+        None => None,
+    };
+    let forked = berth_sys::process::clone_fork(plan.clone_flags.bits());
+    if let Some(own) = &own_pid_ns {
+        if let Ok(berth_sys::process::Forked::Parent(_)) | Err(_) = forked {
+            setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
+                .ctx(|| "setns back to the runtime's pid namespace".into())?;
+        }
+    }
+    match forked.ctx(|| "clone the container's init".into())? {
+        berth_sys::process::Forked::Child => init::run(InitArgs {
+            plan,
+            chan,
+            fifo,
+            console,
+            stdio,
+            preserve_fds,
+            state,
+        }),
+        berth_sys::process::Forked::Parent(pid) => Ok(pid),
+    }
+}
+
+/// The runtime's side of the init's setup: id maps, cgroup, hooks, and the
+/// pty master if the init sends one.
+fn setup_init(
+    plan: &Plan,
+    chan: &Channel,
+    pid: i32,
+    cg: &berth_cgroups::Manager,
+    saved: &Saved,
+    oci: &OciState,
+) -> Result<Option<OwnedFd>> {
+    if plan.new_user_ns {
+        if let Some(m) = &plan.gid_map {
+            fs::write(format!("/proc/{pid}/gid_map"), m)
+                .ctx(|| format!("write gid_map of {pid}"))?;
+        }
+        if let Some(m) = &plan.uid_map {
+            fs::write(format!("/proc/{pid}/uid_map"), m)
+                .ctx(|| format!("write uid_map of {pid}"))?;
+        }
+    }
+    cg.apply(pid).map_err(Error::Cgroup)?;
+    chan.send(b'G', pid.to_string().as_bytes(), None)?;
+    let mut master = None;
+    loop {
+        match chan.recv()? {
+            Some((b'H', _, _)) => {
+                let mut st = oci.clone();
+                st.pid = pid;
+                let st = st.to_json();
+                if let Some(h) = &saved.hooks {
+                    #[allow(deprecated)]
+                    hooks::run_all("prestart", h.prestart().as_deref().unwrap_or_default(), &st)?;
+                    hooks::run_all(
+                        "createRuntime",
+                        h.create_runtime().as_deref().unwrap_or_default(),
+                        &st,
+                    )?;
+                }
+                chan.send(b'C', b"", None)?;
+            }
+            Some((b'T', _, fd)) => master = fd,
+            Some((b'R', _, _)) => return Ok(master),
+            Some((b'E', msg, _)) => {
+                return Err(Error::Init(String::from_utf8_lossy(&msg).into_owned()))
+            }
+            Some((t, _, _)) => {
+                return Err(Error::Init(format!("unexpected message {:?}", t as char)))
+            }
+            None => return Err(Error::Init("exited while setting up".into())),
+        }
+    }
+}
+
+/// Writes a pid file atomically (as runc: temporary name, then rename).
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_extension("berth-tmp");
+    fs::write(&tmp, pid.to_string()).ctx(|| format!("write {}", tmp.display()))?;
+    fs::rename(&tmp, path).ctx(|| format!("rename {} to {}", tmp.display(), path.display()))
+}

@@ -1,0 +1,125 @@
+//! Turning the current process into the container's process: limits,
+//! identity, capabilities, no_new_privs, seccomp and finally `execve`.
+//! Shared by the init of a new container and by `exec`.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::resource::setrlimit;
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+
+use crate::config::ProcPlan;
+use crate::error::{Context, Error, Result};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Finds `args[0]` the way execvp would, in the current root, with the
+/// process's own PATH.
+pub fn find_executable(p: &ProcPlan) -> Result<CString> {
+    let name = Path::new(std::ffi::OsStr::from_bytes(p.args[0].as_bytes()));
+    let is_exec = |path: &Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found: Option<PathBuf> = if name.as_os_str().as_bytes().contains(&b'/') {
+        let full = if name.is_absolute() {
+            name.to_path_buf()
+        } else {
+            p.cwd.join(name)
+        };
+        if !is_exec(&full) {
+            return Err(Error::Invalid(format!(
+                "exec {}: no such executable file",
+                name.display()
+            )));
+        }
+        Some(name.to_path_buf())
+    } else {
+        p.path_env
+            .as_deref()
+            .unwrap_or(DEFAULT_PATH)
+            .split(':')
+            .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(name))
+            .find(|c| is_exec(c))
+    };
+    let found = found.ok_or_else(|| {
+        Error::Invalid(format!(
+            "exec {:?}: executable file not found in $PATH",
+            name.display().to_string()
+        ))
+    })?;
+    CString::new(found.as_os_str().as_bytes())
+        .map_err(|_| Error::Invalid("executable path contains a NUL byte".into()))
+}
+
+/// Applies the rlimits and oom_score_adj (needs the runtime's privileges,
+/// so runs before the identity changes).
+pub fn limits(p: &ProcPlan) -> Result<()> {
+    for (res, soft, hard) in &p.rlimits {
+        setrlimit(*res, *soft, *hard).ctx(|| format!("setrlimit {res:?} {soft} {hard}"))?;
+    }
+    if let Some(adj) = p.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .ctx(|| format!("write oom_score_adj {adj}"))?;
+    }
+    Ok(())
+}
+
+/// Switches to the process's uid, gid and groups and sets its five
+/// capability sets. `setgroups_allowed` is false in a user namespace whose
+/// setgroups is denied.
+pub fn identity(p: &ProcPlan, setgroups_allowed: bool) -> Result<()> {
+    if let Some(c) = &p.caps {
+        berth_sys::caps::limit_bounding(c.bounding).ctx(|| "drop bounding capabilities".into())?;
+    }
+    // Keep the permitted set across the uid change, to set it exactly below.
+    nix::sys::prctl::set_keepcaps(true).ctx(|| "prctl PR_SET_KEEPCAPS".into())?;
+    if setgroups_allowed {
+        let groups: Vec<Gid> = p
+            .additional_gids
+            .iter()
+            .map(|g| Gid::from_raw(*g))
+            .collect();
+        setgroups(&groups).ctx(|| format!("setgroups {:?}", p.additional_gids))?;
+    }
+    let gid = Gid::from_raw(p.gid);
+    setresgid(gid, gid, gid).ctx(|| format!("setresgid {}", p.gid))?;
+    let uid = Uid::from_raw(p.uid);
+    setresuid(uid, uid, uid).ctx(|| format!("setresuid {}", p.uid))?;
+    nix::sys::prctl::set_keepcaps(false).ctx(|| "prctl PR_SET_KEEPCAPS".into())?;
+    if let Some(c) = &p.caps {
+        berth_sys::caps::set(c.effective, c.permitted, c.inheritable)
+            .ctx(|| "set capabilities".into())?;
+        // The kernel only allows ambient capabilities that are also
+        // permitted and inheritable; runc skips the others too.
+        berth_sys::caps::set_ambient(c.ambient & c.permitted & c.inheritable)
+            .ctx(|| "set ambient capabilities".into())?;
+    }
+    Ok(())
+}
+
+/// Whether this process may call setgroups (false in a user namespace
+/// whose /proc/self/setgroups says "deny").
+pub fn setgroups_allowed() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny")
+}
+
+/// The umask of the process (0022 when the config does not say).
+pub fn set_umask(p: &ProcPlan) {
+    umask(Mode::from_bits_truncate(p.umask.unwrap_or(0o022)));
+}
+
+/// Loads a compiled seccomp filter.
+pub fn load_seccomp(filter: &(Vec<berth_sys::seccomp::SockFilter>, u32)) -> Result<()> {
+    berth_sys::seccomp::load(&filter.0, filter.1).ctx(|| "load seccomp filter".into())
+}
+
+/// Replaces the process with the container's program: signals back to
+/// their defaults, every descriptor from `3 + preserve_fds` closed on exec.
+pub fn exec(p: &ProcPlan, path: &CString, preserve_fds: u32) -> Result<std::convert::Infallible> {
+    berth_sys::process::reset_signals().ctx(|| "reset signals".into())?;
+    berth_sys::process::cloexec_from(3 + preserve_fds).ctx(|| "close descriptors".into())?;
+    nix::unistd::execve(path, &p.args, &p.env).ctx(|| format!("exec {path:?}"))
+}

@@ -1,0 +1,165 @@
+//! Process creation and process-wide calls that `nix` does not wrap: a
+//! `clone` that behaves like `fork` but can create namespaces, `pidfd_open`,
+//! `close_range`, `setdomainname` and `_exit`.
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use crate::check;
+
+/// What [`clone_fork`] returned in the calling process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    /// In the parent, with the child's pid (as seen from the parent).
+    Parent(i32),
+    /// In the child.
+    Child,
+}
+
+/// Whether the calling process has exactly one thread. `/proc/self/task`
+/// has a link count of two plus the number of threads, so one `stat` tells.
+pub fn is_single_threaded() -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(std::fs::metadata("/proc/self/task")?.nlink() == 3)
+}
+
+/// `clone(flags | SIGCHLD)` without a new stack: like `fork(2)`, the child
+/// continues on a copy-on-write copy of the caller's stack, but it can be
+/// created directly in new namespaces (`CLONE_NEWPID` makes it PID 1 of a new
+/// namespace with no intermediate process). `flags` must only hold
+/// `CLONE_NEW*` bits.
+///
+/// Refuses to run in a multi-threaded process: after a fork only the calling
+/// thread exists, and a lock held by another thread (for example inside the
+/// allocator) would never be released in the child. In a single-threaded
+/// process nothing is held by anyone else, so the child may allocate.
+pub fn clone_fork(flags: libc::c_int) -> io::Result<Forked> {
+    const NS_FLAGS: libc::c_int = libc::CLONE_NEWNS
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUSER
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWNET
+        | libc::CLONE_NEWCGROUP
+        | 0x80; // CLONE_NEWTIME
+    if flags & !NS_FLAGS != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("clone flags {flags:#x}: only namespace flags are allowed"),
+        ));
+    }
+    if !is_single_threaded()? {
+        return Err(io::Error::other(
+            "clone: the calling process has more than one thread",
+        ));
+    }
+    // SAFETY: a raw clone without CLONE_VM and with a null stack pointer gives
+    // the child its own copy-on-write address space and the same stack
+    // position, exactly as fork(2) does; the flags were checked above to hold
+    // only namespace bits (no CLONE_VM/CLONE_THREAD/CLONE_SETTLS, which would
+    // share memory or need a new stack). The process was checked to be
+    // single-threaded, so no lock is held by a thread that the child would
+    // not have. The pointer arguments are null, which clone accepts.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    let pid = check(ret, "clone", &format_args!("flags {flags:#x}"))?;
+    Ok(if pid == 0 {
+        Forked::Child
+    } else {
+        Forked::Parent(pid as i32)
+    })
+}
+
+/// `pidfd_open(pid)`: a descriptor that becomes readable when the process
+/// exits, immune to pid reuse.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and a flags word, no pointers.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = check(ret, "pidfd_open", &format_args!("pid {pid}"))?;
+    // SAFETY: the kernel just returned this new descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Takes ownership of a descriptor that arrived in an `SCM_RIGHTS` message
+/// (nix hands those out as raw numbers).
+pub fn own_received_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: the kernel installed this descriptor in our table when the
+    // message was received; nothing else in the process knows its number,
+    // so this becomes its only owner.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Marks every descriptor from `first` up close-on-exec, so that only the
+/// ones below it survive into the container's process.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range takes two integers and a flags word, no pointers;
+    // with CLOSE_RANGE_CLOEXEC it only sets a flag and closes nothing.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    check(ret, "close_range", &format_args!("from {first}")).map(drop)
+}
+
+/// `setdomainname(2)`, which `nix` does not wrap.
+pub fn setdomainname(name: &str) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes, which live for
+    // the duration of the call; the kernel copies them.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    check(ret as libc::c_long, "setdomainname", &name).map(drop)
+}
+
+/// Ends the process at once, without running exit handlers or flushing
+/// buffers that a forked child shares with its parent.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and takes no pointers.
+    unsafe { libc::_exit(code) }
+}
+
+/// Resets every signal's disposition to the default and unblocks all
+/// signals, so that the container's process starts clean: ignored signals
+/// (Rust ignores SIGPIPE) would otherwise stay ignored across `execve`.
+pub fn reset_signals() -> io::Result<()> {
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || (32..=33).contains(&sig) {
+            continue;
+        }
+        // SAFETY: SIG_DFL is a valid disposition for every catchable signal,
+        // and no handler function pointer is installed.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    )
+    .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("sigprocmask: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_non_namespace_flags() {
+        assert!(clone_fork(libc::CLONE_VM).is_err());
+    }
+
+    #[test]
+    fn pidfd_of_self_opens() {
+        assert!(pidfd_open(std::process::id() as i32).is_ok());
+    }
+}
