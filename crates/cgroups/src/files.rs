@@ -3,7 +3,7 @@
 //! name the file and the value.
 
 use std::fs::OpenOptions;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -40,16 +40,32 @@ pub(crate) fn write_requested(dir: &Path, file: &str, value: &str, what: &str) -
     }
 }
 
+/// Read a whole file without the fstat that `fs::read_to_string` makes for
+/// a size hint: cgroupfs reports size 0 anyway, and this runs on every
+/// container start.
+fn read_raw(path: &Path) -> io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = Vec::with_capacity(256);
+    let mut chunk = [0u8; 4096];
+    loop {
+        match f.read(&mut chunk)? {
+            0 => break,
+            n => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
 /// Read a whole control file.
 pub(crate) fn read(dir: &Path, file: &str) -> Result<String> {
     let path = dir.join(file);
-    std::fs::read_to_string(&path).map_err(|source| Error::Read { path, source })
+    read_raw(&path).map_err(|source| Error::Read { path, source })
 }
 
 /// Read a control file, or `None` if it does not exist.
 pub(crate) fn read_optional(dir: &Path, file: &str) -> Result<Option<String>> {
     let path = dir.join(file);
-    match std::fs::read_to_string(&path) {
+    match read_raw(&path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(Error::Read { path, source }),

@@ -21,6 +21,9 @@ pub enum Hierarchy {
     Hybrid,
 }
 
+/// Where a pure cgroup v2 host mounts its hierarchy.
+const UNIFIED_MOUNT: &str = "/sys/fs/cgroup";
+
 /// The cgroup v1 controllers the kernel knows; other mount options of a
 /// cgroup mount (xattr, noprefix, release_agent=...) are not controllers.
 const V1_CONTROLLERS: &[&str] = &[
@@ -69,12 +72,32 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    /// Read the layout of the running host.
-    pub fn detect() -> Result<Layout> {
+    /// Read the layout of the running host. Our own cgroups (needed only to
+    /// resolve relative cgroup paths) are read only if `own` is true: the
+    /// kernel builds /proc/self/cgroup by walking every hierarchy. A pure v2
+    /// host is recognised by statfs alone, without parsing mountinfo.
+    pub fn detect(own: bool) -> Result<Layout> {
         let proc = Path::new("/proc/self");
-        let mountinfo = files::read(proc, "mountinfo")?;
-        let cgroup = files::read(proc, "cgroup")?;
-        let mut layout = Layout::parse(&mountinfo, &cgroup);
+        let cgroup = if own {
+            files::read(proc, "cgroup")?
+        } else {
+            String::new()
+        };
+        let unified = Path::new(UNIFIED_MOUNT);
+        let is_cgroup2 = nix::sys::statfs::statfs(unified)
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
+        let mut layout = if is_cgroup2 && !own {
+            Layout {
+                v1: Vec::new(),
+                v2: Some(V2Mount {
+                    mountpoint: unified.to_path_buf(),
+                    controllers: Vec::new(),
+                    own: "/".into(),
+                }),
+            }
+        } else {
+            Layout::parse(&files::read(proc, "mountinfo")?, &cgroup)
+        };
         if let Some(v2) = &mut layout.v2 {
             v2.controllers = read_controllers(&v2.mountpoint)?;
         }
@@ -319,7 +342,9 @@ mod tests {
 
     #[test]
     fn detects_this_host() {
-        let l = Layout::detect().unwrap();
+        let l = Layout::detect(true).unwrap();
         assert!(l.v2.is_some() || !l.v1.is_empty());
+        let without_own = Layout::detect(false).unwrap();
+        assert_eq!(l.hierarchy(), without_own.hierarchy());
     }
 }

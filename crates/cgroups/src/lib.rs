@@ -58,7 +58,7 @@ pub enum FreezerState {
 
 /// The kind of cgroup setup of this host.
 pub fn detect_hierarchy() -> Result<Hierarchy> {
-    Ok(layout::Layout::detect()?.hierarchy())
+    Ok(layout::Layout::detect(false)?.hierarchy())
 }
 
 impl Manager {

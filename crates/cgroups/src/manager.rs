@@ -56,7 +56,8 @@ impl Manager {
     /// one from the cgroup of the calling process, and `None` (or "") means
     /// `/berth/<container_id>`.
     pub fn new(cgroups_path: Option<&str>, container_id: &str) -> Result<Manager> {
-        Manager::from_layout(&Layout::detect()?, cgroups_path, container_id)
+        let relative = cgroups_path.is_some_and(|p| !p.is_empty() && !p.starts_with('/'));
+        Manager::from_layout(&Layout::detect(relative)?, cgroups_path, container_id)
     }
 
     /// Like [`Manager::new`], on a directory tree that mimics cgroupfs
@@ -416,8 +417,15 @@ fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
-/// Remove `dir` and its sub-cgroups, deepest first.
+/// Remove `dir` and its sub-cgroups, deepest first. The directory is
+/// listed only if a plain rmdir fails (sub-cgroups and exiting tasks both
+/// give EBUSY): the common case costs one syscall.
 fn remove_tree(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     for sub in subdirs(dir)? {
         remove_tree(&sub)?;
     }
