@@ -34,6 +34,7 @@ pub mod error;
 pub mod events;
 pub mod image;
 pub mod reference;
+pub mod spec;
 pub mod timefmt;
 
 pub use error::{Error, Result};

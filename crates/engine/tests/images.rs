@@ -182,3 +182,30 @@ fn prune_removes_dangling_images() {
     assert_eq!(du.images.len(), 1);
     assert!(du.layers_size > 0);
 }
+
+#[test]
+fn spec_from_an_imported_image_resolves_users_from_its_files() {
+    let t = engine();
+    import_busybox(&t, "busybox");
+    let imgs = t.engine.images();
+    let passwd = imgs
+        .read_image_file("busybox", "etc/passwd")
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&passwd).contains("app:x:1000"));
+    assert_eq!(imgs.read_image_file("busybox", "etc/shadow").unwrap(), None);
+    let cfg = imgs.config("busybox").unwrap();
+    let opts = berth_engine::spec::RunOptions {
+        user: Some("app".into()),
+        hostname: "h".into(),
+        rootfs: "/rootfs".into(),
+        ..Default::default()
+    };
+    let read = |p: &str| imgs.read_image_file("busybox", p).unwrap();
+    let setup = berth_engine::spec::build(&cfg, &opts, &read).unwrap();
+    let p = setup.spec.process().clone().unwrap();
+    assert_eq!((p.user().uid(), p.user().gid()), (1000, 1000));
+    assert_eq!(p.user().additional_gids().clone().unwrap(), vec![2000]);
+    assert_eq!(p.args().clone().unwrap(), vec!["sh"]);
+    assert!(p.env().clone().unwrap().contains(&"PATH=/bin".to_string()));
+}

@@ -375,6 +375,56 @@ impl Images {
         ImageConfig::parse(&raw).map_err(|e| Error::Invalid(format!("image {id}: bad config: {e}")))
     }
 
+    /// Reads a file of an image's root filesystem (`etc/passwd`), looking
+    /// through the layers from the top; `None` if no layer has it or a
+    /// whiteout hides it. Paths resolve inside each layer
+    /// (`RESOLVE_IN_ROOT`), so a symlink cannot lead outside.
+    pub fn read_image_file(&self, name: &str, path: &str) -> Result<Option<Vec<u8>>> {
+        use berth_store::Snapshotter;
+        use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+        for chain in self.layers(name)?.iter().rev() {
+            let dir = self.store.snapshots.layer_dir(chain);
+            let root = rustix::fs::open(
+                &dir,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| Error::io(format!("open {}", dir.display()), e.into()))?;
+            let (parent, base) = path.rsplit_once('/').unwrap_or((".", path));
+            let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+            let Ok(pfd) = rustix::fs::openat2(
+                &root,
+                parent,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+                resolve,
+            ) else {
+                continue;
+            };
+            let Ok(st) = rustix::fs::statat(&pfd, base, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            else {
+                continue;
+            };
+            if FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0 {
+                return Ok(None);
+            }
+            let Ok(fd) = rustix::fs::openat2(
+                &root,
+                path,
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+                resolve,
+            ) else {
+                continue;
+            };
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut data)
+                .map_err(|e| Error::io(format!("read {path} of image {name}"), e))?;
+            return Ok(Some(data));
+        }
+        Ok(None)
+    }
+
     /// `docker images`.
     pub fn list(&self, opts: &ListOptions) -> Result<Vec<ImageSummary>> {
         let r = self.store.meta.read()?;
