@@ -1,2 +1,221 @@
-//! berth: docker's commands and flags, over HTTP to berthd
+//! berth: docker's commands and flags, over HTTP to berthd.
+//!
+//! # Adding commands (extension points)
+//!
+//! One file per command group under `cmd/` (`image.rs`, `system.rs`; the
+//! containers work adds `container.rs`, then `network.rs`, `volume.rs`).
+//! A group defines clap `Args` structs and one `async fn run_*(app: &App,
+//! args) -> Result<(), CliError>` per command. To add one:
+//! 1. write the args and the function in the group's file;
+//! 2. add a variant to [`Command`] (and to the group's subcommand enum
+//!    for `berth <group> <cmd>`; docker's top-level shortcuts such as
+//!    `berth ps` are plain variants that reuse the same args);
+//! 3. add its arm to `dispatch`.
+//!
+//! Output goes through `format::RowFormat` for tables, templates and JSON
+//! (docker's `--format`), `progress::ProgressPrinter` for progress
+//! streams, and [`App::print`]. Errors are [`CliError`]s with docker's
+//! exit codes: 1 for daemon and general errors, 125 for usage errors (and
+//! `run` failures before the container starts).
 #![forbid(unsafe_code)]
+
+pub mod cmd;
+pub mod format;
+pub mod progress;
+pub mod reference;
+
+use berth_client::{Client, Host};
+use clap::{CommandFactory, Parser, Subcommand};
+use std::io::Write;
+use std::process::ExitCode;
+
+/// berth's command line (docker's global options).
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    about = "A self-sufficient runtime for containers",
+    version,
+    disable_version_flag = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// Daemon socket to connect to (default $BERTH_HOST, $DOCKER_HOST, or
+    /// unix:///run/berth/berth.sock)
+    #[arg(short = 'H', long = "host")]
+    pub host: Option<String>,
+    /// Enable debug mode
+    #[arg(short = 'D', long)]
+    pub debug: bool,
+    /// Set the logging level ("debug", "info", "warn", "error", "fatal")
+    #[arg(short = 'l', long = "log-level", default_value = "info")]
+    pub log_level: String,
+    /// Print version information and quit
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    pub version: Option<bool>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List images
+    Images(cmd::image::ListArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(cmd::image::ImageCommand),
+    /// Remove one or more images
+    Rmi(cmd::image::RemoveArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(cmd::image::TagArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(cmd::image::LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(cmd::image::SaveArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(cmd::image::ImportArgs),
+    /// Show the history of an image
+    History(cmd::image::HistoryArgs),
+    /// Manage berth
+    #[command(subcommand)]
+    System(cmd::system::SystemCommand),
+    /// Show the berth version information
+    Version(cmd::system::VersionArgs),
+    /// Display system-wide information
+    Info(cmd::system::InfoArgs),
+    /// Get real time events from the server
+    Events(cmd::system::EventsArgs),
+    /// Print a shell completion script (bash, zsh, fish)
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// An error ending the command, with its exit code. The message is
+/// printed once, to stderr.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl CliError {
+    /// A general error (exit 1).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            code: 1,
+            message: message.into(),
+        }
+    }
+
+    /// A usage error (exit 125, as docker's flag errors).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: 125,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<berth_client::Error> for CliError {
+    fn from(e: berth_client::Error) -> Self {
+        Self::new(e.to_string())
+    }
+}
+
+impl From<format::template::TemplateError> for CliError {
+    fn from(e: format::template::TemplateError) -> Self {
+        Self::new(e.to_string())
+    }
+}
+
+/// What every command gets: the client, negotiated with the daemon.
+pub struct App {
+    pub client: Client,
+}
+
+impl App {
+    /// Writes to stdout; a closed pipe (`berth images | head`) is not an
+    /// error.
+    pub fn print(&self, s: &str) -> Result<(), CliError> {
+        let mut out = std::io::stdout().lock();
+        match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(CliError::new(format!("write output: {e}")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Runs the command line `args` (with the program name first) and
+/// returns the exit code.
+pub fn main_with_args<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 125 } else { 0 });
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if !e.message.is_empty() {
+                eprintln!("{}", e.message);
+            }
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<(), CliError> {
+    use cmd::{image, system};
+    if let Command::Completion { shell } = cli.command {
+        let mut c = Cli::command();
+        clap_complete::generate(shell, &mut c, "berth", &mut std::io::stdout());
+        return Ok(());
+    }
+    let host = Host::from_env(cli.host.as_deref()).map_err(|e| CliError::usage(e.to_string()))?;
+    let mut client = Client::new(host);
+    // `version` shows the client part even without a daemon.
+    if !matches!(cli.command, Command::Version(_)) {
+        client.negotiate().await?;
+    }
+    let mut app = App { client };
+    match cli.command {
+        Command::Images(a) => image::run_list(&app, a).await,
+        Command::Image(c) => image::run(&app, c).await,
+        Command::Rmi(a) => image::run_remove(&app, a).await,
+        Command::Tag(a) => image::run_tag(&app, a).await,
+        Command::Load(a) => image::run_load(&app, a).await,
+        Command::Save(a) => image::run_save(&app, a).await,
+        Command::Import(a) => image::run_import(&app, a).await,
+        Command::History(a) => image::run_history(&app, a).await,
+        Command::System(c) => system::run(&app, c).await,
+        Command::Version(a) => system::run_version(&mut app, a).await,
+        Command::Info(a) => system::run_info(&app, a).await,
+        Command::Events(a) => system::run_events(&app, a).await,
+        Command::Completion { .. } => Ok(()),
+    }
+}
+
+/// Whether stdout is a terminal.
+pub fn stdout_is_tty() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+}

@@ -2,6 +2,5 @@
 #![forbid(unsafe_code)]
 
 fn main() -> std::process::ExitCode {
-    eprintln!("berth: not built yet");
-    std::process::ExitCode::FAILURE
+    berth_cli::main_with_args(std::env::args_os())
 }

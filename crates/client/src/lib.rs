@@ -1,2 +1,378 @@
-//! Engine API client over a UNIX socket
+//! Engine API client: HTTP/1.1 over a UNIX socket, with version
+//! negotiation (`HEAD /_ping`, as the docker client does), JSON helpers,
+//! streamed request and response bodies, and connection upgrades for the
+//! hijacked attach/exec streams.
 #![forbid(unsafe_code)]
+
+mod body;
+mod error;
+
+pub use body::ReqBody;
+pub use error::Error;
+
+use berth_api_types::query;
+use berth_api_types::version::{MAX_API_VERSION, MIN_API_VERSION};
+use berth_api_types::ApiVersion;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::PathBuf;
+use tokio::net::UnixStream;
+
+pub use hyper::Response;
+
+/// The default daemon socket.
+pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+
+/// Where the daemon listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    Unix(PathBuf),
+}
+
+impl Host {
+    /// Parses `unix:///path` (or a bare absolute path).
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        if let Some(p) = s.strip_prefix("unix://") {
+            if !p.is_empty() {
+                return Ok(Self::Unix(p.into()));
+            }
+        } else if s.starts_with('/') {
+            return Ok(Self::Unix(s.into()));
+        } else if s.starts_with("tcp://") || s.starts_with("ssh://") {
+            return Err(Error::UnsupportedHost(s.into()));
+        }
+        Err(Error::BadHost(s.into()))
+    }
+
+    /// The host to use: the flag, else `BERTH_HOST`, else `DOCKER_HOST`,
+    /// else the default socket.
+    pub fn from_env(flag: Option<&str>) -> Result<Self, Error> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let s = flag
+            .map(str::to_owned)
+            .or_else(|| env("BERTH_HOST"))
+            .or_else(|| env("DOCKER_HOST"))
+            .unwrap_or_else(|| DEFAULT_HOST.to_owned());
+        Self::parse(&s)
+    }
+}
+
+impl std::fmt::Display for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Host::Unix(p) => write!(f, "unix://{}", p.display()),
+        }
+    }
+}
+
+/// A client for one daemon. Each request uses its own connection (cheap on
+/// a UNIX socket, and what hijacking needs anyway).
+#[derive(Debug, Clone)]
+pub struct Client {
+    host: Host,
+    /// The version in request paths, once negotiated or pinned.
+    version: Option<ApiVersion>,
+}
+
+/// What a `/_ping` told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ping {
+    pub api_version: Option<ApiVersion>,
+    pub os_type: String,
+    pub experimental: bool,
+}
+
+impl Client {
+    pub fn new(host: Host) -> Self {
+        Self {
+            host,
+            version: None,
+        }
+    }
+
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The version requests use (the client's maximum until negotiated).
+    pub fn api_version(&self) -> ApiVersion {
+        self.version.unwrap_or(MAX_API_VERSION)
+    }
+
+    /// Pins the version, as `DOCKER_API_VERSION` does (no negotiation).
+    pub fn pin_version(&mut self, v: ApiVersion) {
+        self.version = Some(v);
+    }
+
+    /// `HEAD /_ping`, falling back to `GET` as the docker client does.
+    pub async fn ping(&self) -> Result<Ping, Error> {
+        let mut resp = self
+            .send_raw(Method::HEAD, "/_ping", ReqBody::Empty, &[])
+            .await?;
+        if resp.status() != StatusCode::OK {
+            resp = self
+                .send_raw(Method::GET, "/_ping", ReqBody::Empty, &[])
+                .await?;
+        }
+        let h = resp.headers();
+        let text = |k: &str| {
+            h.get(k)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        Ok(Ping {
+            api_version: text("api-version").parse().ok(),
+            os_type: text("ostype"),
+            experimental: text("docker-experimental") == "true",
+        })
+    }
+
+    /// Negotiates the version once: the lower of the daemon's and ours.
+    /// `BERTH_API_VERSION` or `DOCKER_API_VERSION` pins it instead.
+    pub async fn negotiate(&mut self) -> Result<ApiVersion, Error> {
+        if let Some(v) = self.version {
+            return Ok(v);
+        }
+        for k in ["BERTH_API_VERSION", "DOCKER_API_VERSION"] {
+            if let Ok(s) = std::env::var(k) {
+                let v = s
+                    .trim_start_matches('v')
+                    .parse()
+                    .map_err(|_| Error::BadVersion(s.clone()))?;
+                self.version = Some(v);
+                return Ok(v);
+            }
+        }
+        let ping = self.ping().await?;
+        let v = match ping.api_version {
+            None => MAX_API_VERSION,
+            Some(server) if server < MIN_API_VERSION => {
+                return Err(Error::DaemonTooOld(server));
+            }
+            Some(server) => server.min(MAX_API_VERSION),
+        };
+        self.version = Some(v);
+        Ok(v)
+    }
+
+    /// A path with the negotiated version prefix and the query encoded.
+    fn url(&self, path: &str, query: &[(&str, String)]) -> String {
+        let mut u = format!("/v{}{}", self.api_version(), path);
+        let mut sep = '?';
+        for (k, v) in query {
+            u.push(sep);
+            u.push_str(&query::encode(k));
+            u.push('=');
+            u.push_str(&query::encode(v));
+            sep = '&';
+        }
+        u
+    }
+
+    async fn connect(&self) -> Result<UnixStream, Error> {
+        let Host::Unix(p) = &self.host;
+        UnixStream::connect(p)
+            .await
+            .map_err(|source| Error::Connect {
+                host: self.host.to_string(),
+                source,
+            })
+    }
+
+    /// Sends a request to `path` as given (no version prefix), returning
+    /// the response whatever its status.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: ReqBody,
+        headers: &[(&str, &str)],
+    ) -> Result<Response<Incoming>, Error> {
+        let stream = self.connect().await?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(Error::Http)?;
+        tokio::spawn(async move {
+            // Errors surface on the request side; upgrades keep the
+            // connection for hijacked streams.
+            let _ = conn.with_upgrades().await;
+        });
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path_and_query)
+            .header(HOST, "berth")
+            .body(body)
+            .map_err(|e| Error::Request(e.to_string()))?;
+        for (k, v) in headers {
+            let name =
+                HeaderName::from_bytes(k.as_bytes()).map_err(|e| Error::Request(e.to_string()))?;
+            let value = HeaderValue::from_str(v).map_err(|e| Error::Request(e.to_string()))?;
+            req.headers_mut().insert(name, value);
+        }
+        sender.send_request(req).await.map_err(Error::Http)
+    }
+
+    /// Sends a versioned request; a status of 400 or more becomes
+    /// [`Error::Daemon`] with the daemon's message.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: ReqBody,
+        headers: &[(&str, &str)],
+    ) -> Result<Response<Incoming>, Error> {
+        let url = self.url(path, query);
+        let resp = self.send_raw(method, &url, body, headers).await?;
+        if resp.status().is_client_error() || resp.status().is_server_error() {
+            return Err(error::from_response(resp).await);
+        }
+        Ok(resp)
+    }
+
+    /// GET and decode JSON.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, Error> {
+        let b = self.get_bytes(path, query).await?;
+        serde_json::from_slice(&b).map_err(|e| Error::Decode(path.into(), e))
+    }
+
+    /// GET and return the raw body (for `inspect`, which keeps the
+    /// daemon's JSON as it is).
+    pub async fn get_bytes(&self, path: &str, query: &[(&str, String)]) -> Result<Bytes, Error> {
+        let resp = self
+            .request(Method::GET, path, query, ReqBody::Empty, &[])
+            .await?;
+        read_all(resp).await
+    }
+
+    /// A request with an optional JSON body, decoding a JSON answer (an
+    /// empty answer decodes as `null`).
+    pub async fn send_json<T: DeserializeOwned, S: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&S>,
+    ) -> Result<T, Error> {
+        let (body, headers): (ReqBody, &[(&str, &str)]) = match body {
+            Some(b) => (
+                ReqBody::Full(Bytes::from(
+                    serde_json::to_vec(b).map_err(|e| Error::Request(e.to_string()))?,
+                )),
+                &[("content-type", "application/json")],
+            ),
+            None => (ReqBody::Empty, &[]),
+        };
+        let resp = self.request(method, path, query, body, headers).await?;
+        let b = read_all(resp).await?;
+        let b: &[u8] = if b.iter().all(u8::is_ascii_whitespace) {
+            b"null"
+        } else {
+            &b
+        };
+        serde_json::from_slice(b).map_err(|e| Error::Decode(path.into(), e))
+    }
+}
+
+/// The whole body of a response.
+pub async fn read_all(resp: Response<Incoming>) -> Result<Bytes, Error> {
+    Ok(resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(Error::Http)?
+        .to_bytes())
+}
+
+/// The next chunk of a streamed body, `None` at its end.
+pub async fn next_chunk(body: &mut Incoming) -> Result<Option<Bytes>, Error> {
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.map_err(Error::Http)?.into_data() {
+            if !data.is_empty() {
+                return Ok(Some(data));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Reads a stream of newline-separated JSON messages, calling `f` with
+/// each as it arrives.
+pub async fn for_each_json_line<T, F>(resp: Response<Incoming>, mut f: F) -> Result<(), Error>
+where
+    T: DeserializeOwned,
+    F: FnMut(T) -> Result<(), Error>,
+{
+    let mut body = resp.into_body();
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        let chunk = next_chunk(&mut body).await?;
+        if let Some(c) = &chunk {
+            buf.extend_from_slice(c);
+        } else if !buf.iter().all(u8::is_ascii_whitespace) {
+            buf.push(b'\n');
+        }
+        while let Some(i) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=i).collect();
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let v = serde_json::from_slice(&line).map_err(|e| Error::Decode("stream".into(), e))?;
+            f(v)?;
+        }
+        if chunk.is_none() {
+            return Ok(());
+        }
+    }
+}
+
+/// The content type of a response, if any.
+pub fn content_type(resp: &Response<Incoming>) -> &str {
+    resp.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(
+            Host::parse("unix:///tmp/x.sock").unwrap(),
+            Host::Unix("/tmp/x.sock".into())
+        );
+        assert!(matches!(
+            Host::parse("tcp://1.2.3.4:2376"),
+            Err(Error::UnsupportedHost(_))
+        ));
+        assert!(matches!(Host::parse("nope"), Err(Error::BadHost(_))));
+        assert_eq!(
+            Host::from_env(Some("unix:///a")).unwrap().to_string(),
+            "unix:///a"
+        );
+    }
+
+    #[test]
+    fn urls_carry_version_and_query() {
+        let mut c = Client::new(Host::Unix("/x".into()));
+        c.pin_version(ApiVersion::new(1, 41));
+        assert_eq!(
+            c.url("/images/json", &[("filters", r#"{"a":["b c"]}"#.into())]),
+            "/v1.41/images/json?filters=%7B%22a%22%3A%5B%22b%20c%22%5D%7D"
+        );
+    }
+}

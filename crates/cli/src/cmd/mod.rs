@@ -1,0 +1,4 @@
+//! One file per command group; see the crate docs for adding one.
+
+pub mod image;
+pub mod system;
