@@ -179,6 +179,8 @@ struct State {
     nets: BTreeMap<String, Network>,
     nl: Netlink,
     dns: HashMap<String, (DnsServer, Arc<RwLock<Names>>)>,
+    /// Whether this process has written the nft table once.
+    fw_loaded: std::sync::atomic::AtomicBool,
 }
 
 /// The networks of one daemon. All methods are blocking and take a short
@@ -243,6 +245,7 @@ impl NetworkManager {
                 nets,
                 nl,
                 dns: HashMap::new(),
+                fw_loaded: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         {
@@ -759,7 +762,10 @@ impl NetworkManager {
                 }
             }
         }
-        nft::apply(&self.cfg.nft_table, &rs)?;
+        // The first write of a process replaces the table whole (a crash or
+        // an older berth may have left another layout); later ones refill it.
+        let fresh = !st.fw_loaded.swap(true, std::sync::atomic::Ordering::SeqCst);
+        nft::apply(&self.cfg.nft_table, &rs, fresh)?;
         if bridges_changed {
             hostfw::sync(&self.cfg.nft_table, &fwd)?;
         }

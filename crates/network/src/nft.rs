@@ -92,25 +92,39 @@ pub struct Ruleset {
     pub ports: Vec<FwPort>,
 }
 
-/// Renders the table for `nft -f`: a create-delete-create sequence, so the
-/// old content goes and the new arrives in one transaction. With no network
-/// the table is only deleted.
-pub fn render(table: &str, rs: &Ruleset) -> String {
-    let mut s = format!("table inet {table} {{}}\ndelete table inet {table}\n");
-    if rs.networks.is_empty() && rs.ports.is_empty() {
-        return s;
+/// Renders the script for `nft -f`, in one transaction. With `fresh` the
+/// table is deleted and created again (at daemon start, so that a table of
+/// an older layout is replaced); otherwise its chains and set are declared
+/// (a no-op when they exist), flushed and refilled. Flushing keeps the
+/// base chains registered: deleting them would make the kernel wait for
+/// an RCU grace period per hook, about 25 ms, on every port change. With
+/// no network the table is only deleted.
+pub fn render(table: &str, rs: &Ruleset, fresh: bool) -> String {
+    let t = format!("inet {table}");
+    let mut s = String::new();
+    if fresh || (rs.networks.is_empty() && rs.ports.is_empty()) {
+        let _ = writeln!(s, "table {t} {{}}\ndelete table {t}");
+        if rs.networks.is_empty() && rs.ports.is_empty() {
+            return s;
+        }
     }
-    let _ = writeln!(s, "table inet {table} {{");
+    let _ = writeln!(
+        s,
+        "table {t} {{\n  set bridges {{ type ifname; }}\n  chain publish {{ }}\n\
+         \x20 chain prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}\n\
+         \x20 chain output {{ type nat hook output priority -100; policy accept; }}\n\
+         \x20 chain postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n\
+         \x20 chain forward {{ type filter hook forward priority filter; policy accept; }}\n}}"
+    );
+    let _ = writeln!(s, "flush table {t}\nflush set {t} bridges");
     let bridges: Vec<String> = rs.networks.iter().map(|n| quote(&n.bridge)).collect();
     if !bridges.is_empty() {
-        let _ = writeln!(
-            s,
-            "  set bridges {{ type ifname; elements = {{ {} }} }}",
-            bridges.join(", ")
-        );
+        let _ = writeln!(s, "add element {t} bridges {{ {} }}", bridges.join(", "));
+    }
+    for chain in ["prerouting", "output"] {
+        let _ = writeln!(s, "add rule {t} {chain} fib daddr type local jump publish");
     }
 
-    s.push_str("  chain publish {\n");
     for p in &rs.ports {
         let proto = p.proto.as_str();
         let (fam, target) = match p.container_ip {
@@ -123,51 +137,44 @@ pub fn render(table: &str, rs: &Ruleset) -> String {
         };
         let _ = writeln!(
             s,
-            "    {matcher} {proto} dport {} dnat {fam} to {target}",
+            "add rule {t} publish {matcher} {proto} dport {} dnat {fam} to {target}",
             p.host_port
         );
     }
-    s.push_str("  }\n");
-    s.push_str(
-        "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump publish\n  }\n",
-    );
-    s.push_str(
-        "  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump publish\n  }\n",
-    );
 
-    s.push_str(
-        "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n",
-    );
     for n in &rs.networks {
         let br = quote(&n.bridge);
-        let _ = writeln!(s, "    oifname {br} ip saddr 127.0.0.0/8 masquerade");
+        let _ = writeln!(
+            s,
+            "add rule {t} postrouting oifname {br} ip saddr 127.0.0.0/8 masquerade"
+        );
         for sub in &n.subnets {
             let f = family(sub.addr);
             let _ = writeln!(
                 s,
-                "    oifname {br} {f} saddr {sub} ct status dnat masquerade"
+                "add rule {t} postrouting oifname {br} {f} saddr {sub} ct status dnat masquerade"
             );
             if !n.internal {
-                let _ = writeln!(s, "    oifname != {br} {f} saddr {sub} masquerade");
+                let _ = writeln!(
+                    s,
+                    "add rule {t} postrouting oifname != {br} {f} saddr {sub} masquerade"
+                );
             }
         }
     }
-    s.push_str("  }\n");
 
-    s.push_str("  chain forward {\n    type filter hook forward priority filter; policy accept;\n");
     for n in &rs.networks {
         let br = quote(&n.bridge);
         if n.internal {
-            let _ = writeln!(s, "    iifname {br} oifname != {br} drop");
-            let _ = writeln!(s, "    oifname {br} iifname != {br} drop");
+            let _ = writeln!(s, "add rule {t} forward iifname {br} oifname != {br} drop");
+            let _ = writeln!(s, "add rule {t} forward oifname {br} iifname != {br} drop");
         } else {
             let _ = writeln!(
                 s,
-                "    iifname {br} oifname != {br} oifname @bridges ct status != dnat drop"
+                "add rule {t} forward iifname {br} oifname != {br} oifname @bridges ct status != dnat drop"
             );
         }
     }
-    s.push_str("  }\n}\n");
     s
 }
 
@@ -185,14 +192,12 @@ fn quote(name: &str) -> String {
     format!("\"{name}\"")
 }
 
-/// Loads the rendered table with `nft -f -`.
-pub fn apply(table: &str, rs: &Ruleset) -> Result<()> {
-    nft_stdin(&render(table, rs), &format!("load table inet {table}"))
-}
-
-/// Removes the table (nothing of berth's is left in nftables).
-pub fn remove(table: &str) -> Result<()> {
-    apply(table, &Ruleset::default())
+/// Loads the rendered table with `nft -f -` (see [`render`] for `fresh`).
+pub fn apply(table: &str, rs: &Ruleset, fresh: bool) -> Result<()> {
+    nft_stdin(
+        &render(table, rs, fresh),
+        &format!("load table inet {table}"),
+    )
 }
 
 fn nft_stdin(script: &str, what: &str) -> Result<()> {
@@ -226,16 +231,6 @@ fn nft_stdin(script: &str, what: &str) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Whether the table exists (for tests and diagnostics).
-pub fn table_exists(table: &str) -> bool {
-    Command::new("nft")
-        .args(["list", "table", "inet", table])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 #[cfg(test)]
@@ -277,15 +272,19 @@ mod tests {
                 },
             ],
         };
-        let s = render("berth", &rs);
+        let s = render("berth", &rs, true);
         assert!(s.starts_with("table inet berth {}\ndelete table inet berth\n"));
-        assert!(s.contains("meta nfproto ipv4 tcp dport 8080 dnat ip to 172.17.0.2:80"));
-        assert!(s.contains("ip daddr 127.0.0.1 udp dport 53 dnat ip to 172.17.0.3:5353"));
+        let s = render("berth", &rs, false);
+        assert!(s.starts_with("table inet berth {\n"));
+        assert!(s.contains("flush table inet berth\n"));
+        assert!(s.contains("add element inet berth bridges { \"berth0\", \"berth-int\" }"));
+        assert!(s.contains("publish meta nfproto ipv4 tcp dport 8080 dnat ip to 172.17.0.2:80"));
+        assert!(s.contains("publish ip daddr 127.0.0.1 udp dport 53 dnat ip to 172.17.0.3:5353"));
         assert!(s.contains("oifname != \"berth0\" ip6 saddr fd00:1::/64 masquerade"));
         assert!(!s.contains("oifname != \"berth-int\" ip saddr"));
-        assert!(s.contains("iifname \"berth-int\" oifname != \"berth-int\" drop"));
+        assert!(s.contains("forward iifname \"berth-int\" oifname != \"berth-int\" drop"));
         assert_eq!(
-            render("berth", &Ruleset::default()),
+            render("berth", &Ruleset::default(), false),
             "table inet berth {}\ndelete table inet berth\n"
         );
     }
