@@ -19,6 +19,7 @@
 
 pub mod apply;
 pub mod content;
+pub mod diff;
 pub mod error;
 pub mod hashio;
 pub mod meta;
