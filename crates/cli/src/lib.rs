@@ -219,3 +219,40 @@ pub fn stdout_is_tty() -> bool {
     use std::io::IsTerminal;
     std::io::stdout().is_terminal()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_docker_style_invocations() {
+        let lines: Vec<Vec<&str>> = vec![
+            vec!["berth", "images", "-q", "--no-trunc"],
+            vec![
+                "berth",
+                "-H",
+                "unix:///x",
+                "image",
+                "ls",
+                "--filter",
+                "dangling=true",
+            ],
+            vec!["berth", "image", "list", "--format", "{{.ID}}"],
+            vec!["berth", "history", "-H=false", "busybox"],
+            vec!["berth", "image", "rmi", "-f", "a", "b"],
+            vec!["berth", "system", "df", "-v"],
+            vec!["berth", "completion", "bash"],
+        ];
+        for args in lines {
+            if let Err(e) = Cli::try_parse_from(args.clone()) {
+                panic!("{args:?}: {e}");
+            }
+        }
+        assert!(Cli::try_parse_from(["berth", "images", "--bogus"]).is_err());
+    }
+}

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     /// List images
-    #[command(visible_alias = "list", alias = "ls")]
+    #[command(visible_alias = "list")]
     Ls(ListArgs),
     /// Display detailed information on one or more images
     Inspect(InspectArgs),
@@ -156,7 +156,7 @@ fn image_rows(i: &ImageSummary, trunc: bool, digests: bool) -> Vec<Value> {
                 }
                 .to_go_string(),
             ),
-            ("Size", size.clone()),
+            ("Size", size),
             (
                 "Containers",
                 if i.containers < 0 {
@@ -181,7 +181,7 @@ fn image_rows(i: &ImageSummary, trunc: bool, digests: bool) -> Vec<Value> {
                     human_size_prec((i.size - i.shared_size) as f64, 3)
                 },
             ),
-            ("VirtualSize", size),
+            ("VirtualSize", human_size(i.size as f64)),
         ])
     };
     if tags.is_empty() && dgsts.is_empty() {

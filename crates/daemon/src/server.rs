@@ -1,0 +1,255 @@
+//! Listening and serving: the UNIX socket (mode 0660, group `berth`), the
+//! pid file, connections served by hyper with upgrades enabled (for the
+//! hijacked attach and exec streams), and a clean stop on SIGTERM/SIGINT
+//! that removes the socket and the pid file.
+
+use crate::body::InBody;
+use crate::config::Config;
+use crate::router::{self, Ctx};
+use crate::service::Backend;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::net::UnixListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("unsupported host {0:?}: want unix:///path or tcp://host:port")]
+    BadHost(String),
+    #[error(
+        "refusing to listen on {0}: TCP needs --tlsverify with --tlscacert, --tlscert and --tlskey \
+         (an unauthenticated TCP socket gives root to anyone who can reach it)"
+    )]
+    TcpWithoutTls(String),
+    #[error("listening on {0} with TLS is not built into this berthd yet; use a unix:// socket")]
+    TlsNotBuilt(String),
+    #[error("pid file found, ensure berthd is not running or delete {0}")]
+    Running(PathBuf),
+    #[error("another daemon is already listening on {0}")]
+    SocketInUse(PathBuf),
+    #[error("group {0:?} not found")]
+    NoGroup(String),
+    #[error("{what} {path}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ServeError {
+    let path = path.to_owned();
+    move |source| ServeError::Io { what, path, source }
+}
+
+/// A listen address from `-H`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+pub fn parse_host(h: &str) -> Result<ListenAddr, ServeError> {
+    if let Some(p) = h.strip_prefix("unix://") {
+        let p = if p.is_empty() {
+            crate::config::DEFAULT_SOCKET
+        } else {
+            p
+        };
+        return Ok(ListenAddr::Unix(PathBuf::from(p)));
+    }
+    if let Some(a) = h.strip_prefix("tcp://") {
+        if a.is_empty() {
+            return Err(ServeError::BadHost(h.into()));
+        }
+        return Ok(ListenAddr::Tcp(a.into()));
+    }
+    if h.starts_with('/') {
+        return Ok(ListenAddr::Unix(PathBuf::from(h)));
+    }
+    Err(ServeError::BadHost(h.into()))
+}
+
+/// Files the daemon made and removes when it stops.
+struct Cleanup(Vec<PathBuf>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Serves until SIGTERM or SIGINT.
+pub async fn serve<B: Backend>(config: &Config, ctx: Arc<Ctx<B>>) -> Result<(), ServeError> {
+    let addrs = config
+        .hosts
+        .iter()
+        .map(|h| parse_host(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    for a in &addrs {
+        if let ListenAddr::Tcp(t) = a {
+            return Err(match config.tls {
+                None => ServeError::TcpWithoutTls(t.clone()),
+                Some(_) => ServeError::TlsNotBuilt(t.clone()),
+            });
+        }
+    }
+    std::fs::create_dir_all(&config.exec_root).map_err(io_err("create", &config.exec_root))?;
+    let mut cleanup = Cleanup(Vec::new());
+    write_pidfile(&config.pidfile)?;
+    cleanup.0.push(config.pidfile.clone());
+    let gid = socket_group(config.group.as_deref())?;
+    let mut listeners = Vec::new();
+    for a in &addrs {
+        if let ListenAddr::Unix(p) = a {
+            let l = bind_unix(p, gid)?;
+            cleanup.0.push(p.clone());
+            tracing::info!("API listen on {}", p.display());
+            listeners.push(l);
+        }
+    }
+    let mut term =
+        signal(SignalKind::terminate()).map_err(io_err("signal", Path::new("SIGTERM")))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(io_err("signal", Path::new("SIGINT")))?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for l in listeners {
+        let ctx = Arc::clone(&ctx);
+        tasks.spawn(accept_loop(l, ctx));
+    }
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    tasks.abort_all();
+    drop(cleanup);
+    Ok(())
+}
+
+async fn accept_loop<B: Backend>(l: UnixListener, ctx: Arc<Ctx<B>>) {
+    loop {
+        let stream = match l.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let ctx = Arc::clone(&ctx);
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: hyper::Request<Incoming>| {
+                let ctx = Arc::clone(&ctx);
+                async move {
+                    let req = req.map(|b| -> InBody { b.map_err(Into::into).boxed() });
+                    Ok::<_, Infallible>(router::handle(&ctx, req).await)
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades();
+            if let Err(e) = conn.await {
+                tracing::debug!("connection: {e}");
+            }
+        });
+    }
+}
+
+/// Writes the pid file, refusing when it names a live process.
+fn write_pidfile(p: &Path) -> Result<(), ServeError> {
+    if let Ok(old) = std::fs::read_to_string(p) {
+        if let Ok(pid) = old.trim().parse::<u32>() {
+            if pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists() {
+                return Err(ServeError::Running(p.into()));
+            }
+        }
+    }
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+    }
+    std::fs::write(p, format!("{}\n", std::process::id())).map_err(io_err("write", p))
+}
+
+/// The gid for the socket: the named group (which must exist), or
+/// `berth` if it exists, else none (root's group stays).
+fn socket_group(name: Option<&str>) -> Result<Option<u32>, ServeError> {
+    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let find = |n: &str| {
+        groups.lines().find_map(|l| {
+            let mut f = l.split(':');
+            (f.next()? == n).then_some(())?;
+            f.nth(1)?.parse::<u32>().ok()
+        })
+    };
+    match name {
+        Some(n) => find(n)
+            .map(Some)
+            .ok_or_else(|| ServeError::NoGroup(n.into())),
+        None => Ok(find("berth")),
+    }
+}
+
+fn bind_unix(p: &Path, gid: Option<u32>) -> Result<UnixListener, ServeError> {
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+    }
+    if p.exists() {
+        if std::os::unix::net::UnixStream::connect(p).is_ok() {
+            return Err(ServeError::SocketInUse(p.into()));
+        }
+        std::fs::remove_file(p).map_err(io_err("remove stale socket", p))?;
+    }
+    let l = UnixListener::bind(p).map_err(io_err("bind", p))?;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o660))
+        .map_err(io_err("chmod", p))?;
+    if let Some(g) = gid {
+        std::os::unix::fs::chown(p, None, Some(g)).map_err(io_err("chown", p))?;
+    }
+    Ok(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(
+            parse_host("unix:///tmp/a.sock").unwrap(),
+            ListenAddr::Unix("/tmp/a.sock".into())
+        );
+        assert_eq!(
+            parse_host("unix://").unwrap(),
+            ListenAddr::Unix(crate::config::DEFAULT_SOCKET.into())
+        );
+        assert_eq!(
+            parse_host("tcp://0.0.0.0:2376").unwrap(),
+            ListenAddr::Tcp("0.0.0.0:2376".into())
+        );
+        assert!(parse_host("fd://").is_err());
+        assert!(parse_host("tcp://").is_err());
+    }
+
+    #[test]
+    fn pidfile_refuses_live_pid() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.pid");
+        std::fs::write(&p, "1\n").unwrap();
+        assert!(matches!(write_pidfile(&p), Err(ServeError::Running(_))));
+        std::fs::write(&p, "999999999\n").unwrap();
+        write_pidfile(&p).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap().trim(),
+            std::process::id().to_string()
+        );
+    }
+}
