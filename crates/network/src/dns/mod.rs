@@ -351,4 +351,87 @@ mod tests {
         );
         assert!(matches!(answer_local(&[1, 2, 3], &n), Answer::Drop));
     }
+
+    fn udp_query(server: SocketAddr, name: &str) -> Vec<u8> {
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.send_to(&message::query(9, name, message::TYPE_A), server)
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = c.recv(&mut buf).unwrap();
+        buf[..n].to_vec()
+    }
+
+    #[test]
+    fn serves_udp_and_tcp_and_forwards() {
+        // A fake upstream that answers everything with 192.0.2.7.
+        let up = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let up_addr = up.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok((n, peer)) = up.recv_from(&mut buf) {
+                let q = Query::parse(&buf[..n]).unwrap();
+                let r = message::response(
+                    &buf[..n],
+                    &q,
+                    0,
+                    &[Rdata::Addr("192.0.2.7".parse().unwrap())],
+                    1,
+                );
+                up.send_to(&r, peer).unwrap();
+            }
+        });
+        let names = Arc::new(names());
+        let srv =
+            DnsServer::start("127.0.0.1:0".parse().unwrap(), names.clone(), vec![up_addr]).unwrap();
+        let addr = srv.addr();
+        let r = udp_query(addr, "web");
+        assert_eq!(
+            message::answer_addrs(&r).unwrap(),
+            vec!["172.18.0.2".parse::<IpAddr>().unwrap()]
+        );
+        let r = udp_query(addr, "elsewhere.example");
+        assert_eq!(
+            message::answer_addrs(&r).unwrap(),
+            vec!["192.0.2.7".parse::<IpAddr>().unwrap()]
+        );
+
+        // Two queries on one TCP connection, length-prefixed.
+        let mut c = TcpStream::connect(addr).unwrap();
+        for name in ["web", "elsewhere.example"] {
+            let q = message::query(3, name, message::TYPE_A);
+            let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+            framed.extend_from_slice(&q);
+            c.write_all(&framed).unwrap();
+            let mut len = [0u8; 2];
+            c.read_exact(&mut len).unwrap();
+            let mut r = vec![0u8; u16::from_be_bytes(len) as usize];
+            c.read_exact(&mut r).unwrap();
+            assert_eq!(message::answer_addrs(&r).unwrap().len(), 1, "{name}");
+        }
+
+        // Names change live.
+        names
+            .write()
+            .unwrap()
+            .insert("new".into(), vec!["172.18.0.9".parse().unwrap()]);
+        let r = udp_query(addr, "new");
+        assert_eq!(
+            message::answer_addrs(&r).unwrap(),
+            vec!["172.18.0.9".parse::<IpAddr>().unwrap()]
+        );
+        drop(srv);
+        assert!(UdpSocket::bind(addr).is_ok(), "the port is free after drop");
+    }
+
+    #[test]
+    fn no_upstream_is_servfail() {
+        let srv =
+            DnsServer::start("127.0.0.1:0".parse().unwrap(), Arc::new(names()), vec![]).unwrap();
+        let r = udp_query(srv.addr(), "unknown.example");
+        assert_eq!(
+            message::Header::parse(&r).unwrap().rcode(),
+            message::RCODE_SERVFAIL
+        );
+    }
 }
