@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use berth_base::ErrorKind;
 use berth_cgroups::{FreezerState, Hierarchy, Manager};
 use oci_spec::runtime::{
-    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxHugepageLimitBuilder, LinuxMemoryBuilder,
-    LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder, LinuxThrottleDeviceBuilder,
-    LinuxWeightDeviceBuilder,
+    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    LinuxHugepageLimitBuilder, LinuxInterfacePriorityBuilder, LinuxMemoryBuilder,
+    LinuxNetworkBuilder, LinuxPidsBuilder, LinuxRdmaBuilder, LinuxResources, LinuxResourcesBuilder,
+    LinuxThrottleDeviceBuilder, LinuxWeightDeviceBuilder,
 };
 
 const V2_FILES: &[(&str, &str)] = &[
@@ -539,4 +540,132 @@ fn paths_follow_runc() {
         assert_eq!(e.kind(), ErrorKind::Invalid, "{bad}");
     }
     assert!(Manager::with_root(t.path(), None, "a/b").is_err());
+}
+
+#[test]
+fn v2_kill_all_uses_cgroup_kill() {
+    let (t, leaf) = v2_tree();
+    fs::write(leaf.join("cgroup.kill"), "").unwrap();
+    let m = Manager::with_root(t.path(), None, "c1").unwrap();
+    m.kill_all(nix::sys::signal::Signal::SIGKILL).unwrap();
+    assert_eq!(read(&leaf, "cgroup.kill"), "1");
+}
+
+#[test]
+fn rdma_limits() {
+    let (t, leaf) = v2_tree();
+    fs::write(leaf.join("rdma.max"), "").unwrap();
+    let m = Manager::with_root(t.path(), None, "c1").unwrap();
+    let limit = LinuxRdmaBuilder::default()
+        .hca_handles(10u32)
+        .hca_objects(100u32)
+        .build()
+        .unwrap();
+    m.set(&res(|r| {
+        r.rdma(
+            [("mlx5_0".to_string(), limit)]
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        )
+    }))
+    .unwrap();
+    assert_eq!(
+        read(&leaf, "rdma.max"),
+        "mlx5_0 hca_handle=10 hca_object=100"
+    );
+}
+
+#[test]
+fn v1_network_blkio_and_device_rules() {
+    let t = tempfile::tempdir().unwrap();
+    let dirs: &[(&str, &[(&str, &str)])] = &[
+        (
+            "net_cls,net_prio",
+            &[("net_cls.classid", "0"), ("net_prio.ifpriomap", "")],
+        ),
+        (
+            "blkio",
+            // No CFQ: only BFQ's weight files, as on this VM.
+            &[
+                ("blkio.bfq.weight", "100"),
+                ("blkio.throttle.write_iops_device", ""),
+            ],
+        ),
+        ("devices", &[("devices.allow", ""), ("devices.deny", "")]),
+    ];
+    for (name, files) in dirs {
+        populate(&t.path().join(name).join("berth/c1"), files);
+    }
+    let m = Manager::with_root(t.path(), None, "c1").unwrap();
+    assert_eq!(m.hierarchy(), Hierarchy::Legacy);
+    m.set(&res(|r| {
+        r.network(
+            LinuxNetworkBuilder::default()
+                .class_id(0x100001u32)
+                .priorities(vec![LinuxInterfacePriorityBuilder::default()
+                    .name("eth0")
+                    .priority(5u32)
+                    .build()
+                    .unwrap()])
+                .build()
+                .unwrap(),
+        )
+        .block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(300u16)
+                .throttle_write_iops_device(vec![LinuxThrottleDeviceBuilder::default()
+                    .major(254)
+                    .minor(0)
+                    .rate(50u64)
+                    .build()
+                    .unwrap()])
+                .build()
+                .unwrap(),
+        )
+        .devices(vec![LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(LinuxDeviceType::C)
+            .major(5)
+            .access("rw")
+            .build()
+            .unwrap()])
+    }))
+    .unwrap();
+    let dir = |n: &str| t.path().join(n).join("berth/c1");
+    assert_eq!(read(&dir("net_cls,net_prio"), "net_cls.classid"), "1048577");
+    assert_eq!(
+        read(&dir("net_cls,net_prio"), "net_prio.ifpriomap"),
+        "eth0 5"
+    );
+    assert_eq!(read(&dir("blkio"), "blkio.bfq.weight"), "300");
+    assert_eq!(
+        read(&dir("blkio"), "blkio.throttle.write_iops_device"),
+        "254:0 50"
+    );
+    assert_eq!(read(&dir("devices"), "devices.allow"), "c 5:* rw");
+    // Leaf weights need CFQ, which this kernel lacks: a clear error.
+    let e = m
+        .set(&res(|r| {
+            r.block_io(
+                LinuxBlockIoBuilder::default()
+                    .leaf_weight(10u16)
+                    .build()
+                    .unwrap(),
+            )
+        }))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert!(e.to_string().contains("blkio.leaf_weight"), "{e}");
+    // No hugetlb hierarchy at all.
+    let e = m
+        .set(&res(|r| {
+            r.hugepage_limits(vec![LinuxHugepageLimitBuilder::default()
+                .page_size("2MB")
+                .limit(1i64)
+                .build()
+                .unwrap()])
+        }))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert!(e.to_string().contains("hugetlb"), "{e}");
 }
