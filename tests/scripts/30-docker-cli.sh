@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The docker CLI against berthd for the image commands: version
+# negotiation, import of a busybox rootfs, images, inspect, tag, history,
+# save | load, rmi; then the same through berth. Runs its own berthd on a
+# private socket and data root and removes everything on exit.
+set -euo pipefail
+
+BIN=${BERTH_BIN_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/target/release}
+for b in berthd berth; do
+  [ -x "$BIN/$b" ] || { echo "30-docker-cli: $BIN/$b is not built" >&2; exit 1; }
+done
+command -v docker >/dev/null || { echo "30-docker-cli: docker CLI missing" >&2; exit 1; }
+
+WORK=$(mktemp -d "/tmp/berth-30-docker-cli-$$-XXXX")
+PID=
+cleanup() {
+  if [ -n "$PID" ]; then kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+SOCK=$WORK/berth.sock
+echo '{}' > "$WORK/daemon.json"
+start=$(date +%s%N)
+"$BIN/berthd" -H "unix://$SOCK" --data-root "$WORK/data" --exec-root "$WORK/exec" \
+  --config-file "$WORK/daemon.json" 2> "$WORK/berthd.log" &
+PID=$!
+for _ in $(seq 1 2000); do
+  curl -sf -o /dev/null --unix-socket "$SOCK" http://berth/_ping 2>/dev/null && break
+  sleep 0.005
+done
+echo "berthd answered /_ping after $(( ($(date +%s%N) - start) / 1000000 )) ms"
+
+export DOCKER_HOST=unix://$SOCK DOCKER_CONFIG=$WORK/docker-config
+fail() { echo "30-docker-cli: FAIL: $*" >&2; cat "$WORK/berthd.log" >&2; exit 1; }
+expect() { [ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"; }
+
+expect "$(docker version --format '{{.Server.APIVersion}}')" "1.47" "negotiated API version"
+docker version | grep -q 'API version:.*1.47 (downgraded from' || fail "docker version did not negotiate down"
+
+mkdir -p "$WORK/rootfs/bin"
+cp /usr/bin/busybox "$WORK/rootfs/bin/busybox"
+ln -s busybox "$WORK/rootfs/bin/sh"
+tar -C "$WORK/rootfs" -cf "$WORK/rootfs.tar" .
+
+id=$(docker import -c 'CMD ["sh"]' -m "imported by 30-docker-cli" "$WORK/rootfs.tar" busybox:latest)
+case $id in sha256:*) ;; *) fail "import printed '$id'";; esac
+expect "$(docker images --format '{{.Repository}}:{{.Tag}}')" "busybox:latest" "images after import"
+expect "$(docker image inspect -f '{{json .Config.Cmd}} {{.Comment}}' busybox)" \
+  '["sh"] imported by 30-docker-cli' "inspect"
+docker tag busybox me/box:1
+expect "$(docker images --format '{{.Repository}}:{{.Tag}}' | sort | tr '\n' ' ')" \
+  "busybox:latest me/box:1 " "images after tag"
+expect "$(docker history --format '{{.Comment}}' busybox)" "imported by 30-docker-cli" "history"
+expect "$("$BIN/berth" images --format '{{.Repository}}:{{.Tag}}' | sort | tr '\n' ' ')" \
+  "busybox:latest me/box:1 " "berth images"
+
+docker save busybox me/box:1 | docker load > "$WORK/load.out"
+grep -q 'Loaded image: busybox:latest' "$WORK/load.out" || fail "load output: $(cat "$WORK/load.out")"
+"$BIN/berth" save -o "$WORK/b.tar" busybox
+docker rmi me/box:1 | grep -q 'Untagged: me/box:1' || fail "rmi me/box:1"
+"$BIN/berth" rmi busybox > "$WORK/rmi.out"
+grep -q "Deleted: $id" "$WORK/rmi.out" || fail "rmi of the last tag deletes: $(cat "$WORK/rmi.out")"
+expect "$(docker images -q)" "" "images after rmi"
+docker load -i "$WORK/b.tar" | grep -q 'Loaded image: busybox:latest' || fail "load of berth's save"
+expect "$(docker images -q --no-trunc)" "$id" "same id after save | load"
+if docker image inspect nope > /dev/null 2> "$WORK/err"; then fail "inspect of a missing image succeeded"; fi
+grep -q 'No such image: nope' "$WORK/err" || fail "missing image message: $(cat "$WORK/err")"
+echo "30-docker-cli: ok"
