@@ -356,8 +356,10 @@ pub fn with_default_devices(res: &LinuxResources, devices: &[LinuxDevice]) -> Li
     }
     rules.push(rule(C, Some(136), None, "rwm"));
     for d in devices {
+        // FIFOs are not governed by the device controller.
         let typ = match d.typ() {
             LinuxDeviceType::U => C,
+            LinuxDeviceType::P | LinuxDeviceType::A => continue,
             t => t,
         };
         rules.push(rule(typ, Some(d.major()), Some(d.minor()), "rwm"));

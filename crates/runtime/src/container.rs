@@ -249,12 +249,9 @@ impl Runtime {
                 }
             }
         }
+        // The program may well have exited already (true): as runc, start
+        // does not report what happens after the exec.
         drop(f);
-        if !saved.init_alive() {
-            return Err(Error::Init(format!(
-                "container {id} exited before its program started (see its stderr)"
-            )));
-        }
         if let Some(h) = saved.hooks.as_ref().and_then(|h| h.poststart().clone()) {
             let st = OciState::new(&saved, Status::Running).to_json();
             for hook in &h {

@@ -3,7 +3,7 @@
 //! (or MS_MOVE + chroot), masked and read-only paths.
 
 use std::fs;
-use std::os::unix::fs::{symlink, FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -129,6 +129,11 @@ fn bind_remount(dst: &Path, flags: MsFlags, cleared: MsFlags) -> Result<()> {
 /// Sets up the container's mounts and devices below `plan.rootfs`; the
 /// process is still in the runtime's root.
 pub fn prepare(plan: &Plan) -> Result<()> {
+    if !plan.own_mount_ns {
+        // Sharing the runtime's mount namespace: every mount would land on
+        // the host, so none is made (the process is only chrooted).
+        return Ok(());
+    }
     // Nothing done below may propagate back to the host: make everything a
     // slave (or private) first. The configured propagation of the container's
     // root is applied after pivot_root, which refuses shared mounts.
@@ -527,8 +532,11 @@ fn make_node(
 pub fn enter(plan: &Plan) -> Result<()> {
     let root = &plan.rootfs;
     chdir(root).ctx(|| format!("chdir {}", root.display()))?;
-    if plan.own_mount_ns && !plan.no_pivot {
-        // pivot_root(".", "."): the old root ends up stacked under the new
+    if !plan.own_mount_ns {
+        chroot(".").ctx(|| format!("chroot {}", root.display()))?;
+    } else if !plan.no_pivot {
+        let want = fs::metadata(".").ctx(|| format!("stat {}", root.display()))?;
+        // pivot_root(".", "."): the old root ends up stacked on the new
         // one, from where it is detached.
         pivot_root(".", ".").ctx(|| format!("pivot_root {}", root.display()))?;
         // Keep the unmount of the old root from propagating to the host.
@@ -539,7 +547,22 @@ pub fn enter(plan: &Plan) -> Result<()> {
             MsFlags::MS_SLAVE | MsFlags::MS_REC,
             None,
         )?;
-        umount2(".", MntFlags::MNT_DETACH).ctx(|| "detach the old root".into())?;
+        // Detach until the rootfs itself is on top: whatever was mounted
+        // over the old root must not stay visible in the container.
+        for _ in 0..16 {
+            umount2(".", MntFlags::MNT_DETACH).ctx(|| "detach the old root".into())?;
+            let now = fs::metadata(".").ctx(|| "stat the new root".into())?;
+            if (now.dev(), now.ino()) == (want.dev(), want.ino()) {
+                break;
+            }
+        }
+        let now = fs::metadata(".").ctx(|| "stat the new root".into())?;
+        if (now.dev(), now.ino()) != (want.dev(), want.ino()) {
+            return Err(Error::Invalid(format!(
+                "pivot_root {}: the old root could not be detached",
+                root.display()
+            )));
+        }
     } else {
         do_mount(Some(root), Path::new("/"), NONE, MsFlags::MS_MOVE, None)?;
         chroot(".").ctx(|| format!("chroot {}", root.display()))?;
@@ -553,6 +576,9 @@ pub fn enter(plan: &Plan) -> Result<()> {
 
 /// Masks and read-only paths, and the read-only root; run after `enter`.
 pub fn finish(plan: &Plan) -> Result<()> {
+    if !plan.own_mount_ns {
+        return Ok(());
+    }
     for p in &plan.masked {
         let path = Path::new(p);
         match fs::metadata(path) {
