@@ -13,7 +13,8 @@
 //!    rule, if any; then the default action.
 //!
 //! Semantics follow runc with libseccomp: names an architecture lacks are
-//! skipped, the native architecture is always included, SCMP_ACT_ERRNO and
+//! skipped, the native architecture is always included, rules with the
+//! default action are dropped (libseccomp refuses them), SCMP_ACT_ERRNO and
 //! SCMP_ACT_TRACE without errnoRet use EPERM, and when one rule repeats an
 //! argument index its conditions are ORed instead of ANDed. Like runc, when
 //! the default action denies, syscall numbers above the highest one the
@@ -101,7 +102,7 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Vec<SockFilter>, SeccompError> {
         return Err(SeccompError::NoListenerPath);
     }
     let arches = architectures(spec)?;
-    let rules = rules(spec)?;
+    let rules = rules(spec, default)?;
     let newer = match spec.default_action() {
         // Tracers and loggers handle new syscalls themselves (as in runc).
         LinuxSeccompAction::ScmpActAllow
@@ -220,7 +221,9 @@ struct Rule<'a> {
     groups: Vec<&'a [LinuxSeccompArg]>,
 }
 
-fn rules(spec: &LinuxSeccomp) -> Result<Vec<Rule<'_>>, SeccompError> {
+/// The validated rules, without those whose action is the default one:
+/// libseccomp refuses them, so runc drops them, conditions and all.
+fn rules(spec: &LinuxSeccomp, default: u32) -> Result<Vec<Rule<'_>>, SeccompError> {
     let mut out = Vec::new();
     for s in spec.syscalls().iter().flatten() {
         let args: &[LinuxSeccompArg] = s.args().as_deref().unwrap_or(&[]);
@@ -247,11 +250,14 @@ fn rules(spec: &LinuxSeccomp) -> Result<Vec<Rule<'_>>, SeccompError> {
         } else {
             vec![args]
         };
-        out.push(Rule {
-            names: s.names(),
-            action: action_value(s.action(), s.errno_ret()),
-            groups,
-        });
+        let action = action_value(s.action(), s.errno_ret());
+        if action != default {
+            out.push(Rule {
+                names: s.names(),
+                action,
+                groups,
+            });
+        }
     }
     Ok(out)
 }
@@ -484,5 +490,7 @@ fn split(v: u64) -> (u32, u32) {
     ((v >> 32) as u32, v as u32)
 }
 
+#[cfg(test)]
+mod libseccomp_tests;
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use oci_spec::runtime::Arch as OciArch;
 
 /// Interprets a seccomp program over one `seccomp_data`, as the kernel does,
 /// checking that every jump stays inside the program and every path returns.
-fn run(prog: &[SockFilter], data: &[u8; 64], little_endian: bool) -> u32 {
+pub(super) fn run(prog: &[SockFilter], data: &[u8; 64], little_endian: bool) -> u32 {
     let mut a: u32 = 0;
     let mut pc = 0usize;
     for _ in 0..=prog.len() {
@@ -44,7 +44,7 @@ fn run(prog: &[SockFilter], data: &[u8; 64], little_endian: bool) -> u32 {
     panic!("program loops");
 }
 
-fn data(arch: &ArchInfo, nr: u32, args: [u64; 6]) -> [u8; 64] {
+pub(super) fn data(arch: &ArchInfo, nr: u32, args: [u64; 6]) -> [u8; 64] {
     let mut d = [0u8; 64];
     let le = arch.little_endian();
     let put32 = |d: &mut [u8; 64], at: usize, v: u32| {
@@ -60,7 +60,7 @@ fn data(arch: &ArchInfo, nr: u32, args: [u64; 6]) -> [u8; 64] {
     d
 }
 
-fn spec(json: &str) -> LinuxSeccomp {
+pub(super) fn spec(json: &str) -> LinuxSeccomp {
     serde_json::from_str(json).expect("test profile parses")
 }
 
@@ -156,7 +156,7 @@ fn architectures_and_x32() {
 }
 
 /// Values around every boundary a 64-bit comparison split in halves has.
-const PROBES: [u64; 12] = [
+pub(super) const PROBES: [u64; 12] = [
     0,
     1,
     7,
@@ -184,7 +184,7 @@ fn holds(op: &str, arg: u64, value: u64, two: u64) -> bool {
     }
 }
 
-const OPS: [&str; 7] = [
+pub(super) const OPS: [&str; 7] = [
     "SCMP_CMP_EQ",
     "SCMP_CMP_NE",
     "SCMP_CMP_LT",
