@@ -159,6 +159,7 @@ fn main() -> Res<()> {
             host_port_end: 0,
             container_port: 5001,
         }],
+        dns_servers: vec![],
     })?;
     let attach_ms = t.elapsed().as_secs_f64() * 1e3;
     start_sink(&ns_path, 5001)?;

@@ -47,7 +47,8 @@ pub struct DnsOverrides {
 
 /// A container's resolv.conf. With `embedded` (user-defined networks) the
 /// only nameserver is berth's DNS server, which forwards to the host's
-/// resolvers. Otherwise the host's nameservers are used without loopback
+/// resolvers, or to the container's `--dns` servers given to
+/// [`crate::AttachRequest::dns_servers`] (so `o.servers` is not listed). Otherwise the host's nameservers are used without loopback
 /// ones (unreachable from a container's namespace); with none left, docker's
 /// fallback of Google's public resolvers applies.
 pub fn resolv_conf(host: &ResolvConf, embedded: Option<IpAddr>, o: &DnsOverrides) -> String {

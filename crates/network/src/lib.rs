@@ -35,6 +35,7 @@
 //!     mac: None,    // or Some(--mac-address)
 //!     ports: vec![PortRequest { proto: Proto::Tcp, host_ip: None, host_port: 8080,
 //!                               host_port_end: 0, container_port: 80 }],
+//!     dns_servers: vec![], // --dns; the embedded DNS forwards there
 //! })?;
 //! // ep.ipv4, ep.gateway4, ep.mac, ep.ports (random host ports resolved)
 //! // fill NetworkSettings.Networks.<name> and NetworkSettings.Ports.

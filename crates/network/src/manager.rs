@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::dns::{self, DnsServer, Names};
+use crate::dns::{self, DnsServer, Names, Zone};
 use crate::error::{Error, Result};
 use crate::hostfw::{self, ForwardBridge};
 use crate::ipam::{self, Cidr, SubnetPool};
@@ -150,6 +150,9 @@ pub struct AttachRequest<'a> {
     pub ipv6: Option<IpAddr>,
     pub mac: Option<[u8; 6]>,
     pub ports: Vec<PortRequest>,
+    /// `--dns`: on networks with the embedded DNS, where it forwards this
+    /// container's queries for names outside the network.
+    pub dns_servers: Vec<IpAddr>,
 }
 
 /// A container's attachment to a network: what inspect shows under
@@ -173,12 +176,16 @@ pub struct Endpoint {
     pub gateway6: Option<IpAddr>,
     #[serde(default)]
     pub ports: Vec<PortBinding>,
+    /// `--dns` servers the embedded DNS forwards this container's other
+    /// queries to (empty: the host's resolvers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_servers: Vec<IpAddr>,
 }
 
 struct State {
     nets: BTreeMap<String, Network>,
     nl: Netlink,
-    dns: HashMap<String, (DnsServer, Arc<RwLock<Names>>)>,
+    dns: HashMap<String, (DnsServer, Arc<RwLock<Zone>>)>,
     /// Whether this process has written the nft table once.
     fw_loaded: std::sync::atomic::AtomicBool,
 }
@@ -416,18 +423,18 @@ impl NetworkManager {
             enable_forwarding(net.ipv6.is_some())?;
         }
         if net.dns && !st.dns.contains_key(id) {
-            let names = Arc::new(RwLock::new(names_of(&net)));
+            let zone = Arc::new(RwLock::new(zone_of(&net)));
             let bind = SocketAddr::new(net.ipv4.gateway, self.cfg.dns_port);
             let upstreams = match &self.cfg.dns_upstreams {
                 Some(u) => u.clone(),
                 None => dns::host_upstreams(),
             };
             let server =
-                DnsServer::start(bind, names.clone(), upstreams).map_err(|source| Error::Dns {
+                DnsServer::start(bind, zone.clone(), upstreams).map_err(|source| Error::Dns {
                     addr: bind.to_string(),
                     source,
                 })?;
-            st.dns.insert(id.to_string(), (server, names));
+            st.dns.insert(id.to_string(), (server, zone));
         }
         Ok(())
     }
@@ -539,6 +546,7 @@ impl NetworkManager {
             },
             gateway6: net.ipv6.as_ref().map(|p| p.gateway),
             ports,
+            dns_servers: req.dns_servers.clone(),
         };
         net.endpoints.insert(ep.container_id.clone(), ep.clone());
         // Record first: a crash from here on leaves a known veth that
@@ -722,9 +730,9 @@ impl NetworkManager {
     }
 
     fn refresh_dns(&self, st: &State, id: &str) {
-        if let (Some(net), Some((_, names))) = (st.nets.get(id), st.dns.get(id)) {
-            let fresh = names_of(net);
-            *names.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        if let (Some(net), Some((_, zone))) = (st.nets.get(id), st.dns.get(id)) {
+            let fresh = zone_of(net);
+            *zone.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         }
     }
 
@@ -813,6 +821,26 @@ fn find(st: &State, network: &str) -> Result<String> {
         _ => Err(Error::Conflict(format!(
             "network id prefix {network} is ambiguous"
         ))),
+    }
+}
+
+/// What the network's DNS server answers: container names, aliases and
+/// short ids, and the `--dns` resolvers of containers that have their own.
+fn zone_of(net: &Network) -> Zone {
+    let mut upstreams = HashMap::new();
+    for ep in net.endpoints.values() {
+        if !ep.dns_servers.is_empty() {
+            let ups = ep
+                .dns_servers
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, 53))
+                .collect();
+            upstreams.insert(ep.ipv4.addr, ups);
+        }
+    }
+    Zone {
+        names: names_of(net),
+        upstreams,
     }
 }
 
@@ -948,6 +976,7 @@ mod tests {
             ipv6: None,
             gateway6: None,
             ports: vec![],
+            dns_servers: vec![],
         }
     }
 

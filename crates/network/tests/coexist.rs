@@ -27,6 +27,7 @@ fn attach<'a>(
         ipv6: None,
         mac: None,
         ports,
+        dns_servers: vec![],
     }
 }
 

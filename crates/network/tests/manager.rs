@@ -46,6 +46,7 @@ fn attach<'a>(
         ipv6: None,
         mac: None,
         ports: vec![],
+        dns_servers: vec![],
     }
 }
 
@@ -412,4 +413,51 @@ fn internal_networks_and_ipam_errors() {
     fx.mgr.detach("inner", "999999999999").unwrap();
     fx.mgr.remove("inner").unwrap();
     assert!(fx.our_links().is_empty());
+}
+
+#[test]
+fn default_bridge_and_a_second_network() {
+    if !can_run() {
+        return;
+    }
+    let fx = Fixture::new('g', vec![]);
+    let def = fx.mgr.ensure_default().unwrap();
+    assert_eq!(def.name, "bridge");
+    assert_eq!(def.bridge, format!("{}0", fx.prefix));
+    assert!(!def.dns);
+    // Docker's subnet unless the host already routes it (a daemon running
+    // beside the test); then one from the pool.
+    let s = def.ipv4.subnet.to_string();
+    assert!(
+        s == "172.17.0.0/16" || s.starts_with("172.") || s.starts_with("192.168."),
+        "{s}"
+    );
+    assert_eq!(fx.mgr.ensure_default().unwrap().id, def.id, "idempotent");
+    fx.mgr.create(spec("second", "10.239.0.0/24")).unwrap();
+
+    let ns = Netns::new("md");
+    let p = ns.path();
+    let id = "131313131313";
+    let first = fx
+        .mgr
+        .attach(attach("bridge", id, "multi", &ns, &p))
+        .unwrap();
+    let mut req = attach("second", id, "multi", &ns, &p);
+    req.ifname = Some("eth1");
+    let second = fx.mgr.attach(req).unwrap();
+    let routes = String::from_utf8_lossy(&ns.exec(&["ip", "route"]).stdout).into_owned();
+    assert!(
+        routes.contains(&format!("default via {} dev eth0", first.gateway4)),
+        "{routes}"
+    );
+    assert!(routes.contains("10.239.0.0/24 dev eth1"), "{routes}");
+    for gw in [first.gateway4, second.gateway4] {
+        let ping = ns.exec(&["busybox", "ping", "-c", "1", "-W", "2", &gw.to_string()]);
+        assert!(ping.status.success(), "ping {gw}");
+    }
+    fx.mgr.detach_all(id).unwrap();
+    assert!(fx.mgr.list().iter().all(|n| n.endpoints.is_empty()));
+    fx.mgr.remove("second").unwrap();
+    fx.mgr.remove("bridge").unwrap();
+    assert!(fx.our_links().is_empty(), "{:?}", fx.our_links());
 }

@@ -21,6 +21,25 @@ use message::{Query, Rdata};
 /// Names of one network (lowercase) and their addresses.
 pub type Names = HashMap<String, Vec<IpAddr>>;
 
+/// What a server answers from, changed live by the network manager.
+#[derive(Debug, Clone, Default)]
+pub struct Zone {
+    pub names: Names,
+    /// Resolvers for queries from one client address (a container's
+    /// `--dns`); other clients use the server's default upstreams.
+    pub upstreams: HashMap<IpAddr, Vec<SocketAddr>>,
+}
+
+impl Zone {
+    /// The upstreams for a query from `client`.
+    fn upstreams_for(&self, client: IpAddr, default: &[SocketAddr]) -> Vec<SocketAddr> {
+        self.upstreams
+            .get(&client)
+            .cloned()
+            .unwrap_or_else(|| default.to_vec())
+    }
+}
+
 /// TTL of berth's own answers, as docker's embedded server uses.
 const TTL: u32 = 600;
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
@@ -34,11 +53,11 @@ pub struct DnsServer {
 }
 
 impl DnsServer {
-    /// Binds UDP and TCP on `addr` and serves `names`, forwarding the rest
-    /// to `upstreams`.
+    /// Binds UDP and TCP on `addr` and serves `zone`, forwarding the rest
+    /// to `upstreams` (or the client's own, see [`Zone::upstreams`]).
     pub fn start(
         addr: SocketAddr,
-        names: Arc<RwLock<Names>>,
+        zone: Arc<RwLock<Zone>>,
         upstreams: Vec<SocketAddr>,
     ) -> io::Result<Self> {
         let udp = UdpSocket::bind(addr)?;
@@ -49,15 +68,15 @@ impl DnsServer {
         let upstreams = Arc::new(upstreams);
         let mut threads = Vec::new();
         {
-            let (stop, names, upstreams) = (stop.clone(), names.clone(), upstreams.clone());
+            let (stop, zone, upstreams) = (stop.clone(), zone.clone(), upstreams.clone());
             threads.push(std::thread::spawn(move || {
-                serve_udp(udp, &stop, &names, &upstreams)
+                serve_udp(udp, &stop, &zone, &upstreams)
             }));
         }
         {
             let stop = stop.clone();
             threads.push(std::thread::spawn(move || {
-                serve_tcp(tcp, &stop, &names, &upstreams)
+                serve_tcp(tcp, &stop, &zone, &upstreams)
             }));
         }
         Ok(DnsServer {
@@ -84,12 +103,7 @@ impl Drop for DnsServer {
     }
 }
 
-fn serve_udp(
-    sock: UdpSocket,
-    stop: &AtomicBool,
-    names: &RwLock<Names>,
-    upstreams: &Arc<Vec<SocketAddr>>,
-) {
+fn serve_udp(sock: UdpSocket, stop: &AtomicBool, zone: &RwLock<Zone>, upstreams: &[SocketAddr]) {
     let mut buf = [0u8; 4096];
     while !stop.load(Ordering::SeqCst) {
         let (n, peer) = match sock.recv_from(&mut buf) {
@@ -97,7 +111,7 @@ fn serve_udp(
             Err(_) => continue,
         };
         let packet = buf[..n].to_vec();
-        match answer_local(&packet, names) {
+        match answer_local(&packet, zone) {
             Answer::Reply(r) => {
                 let _ = sock.send_to(&r, peer);
             }
@@ -107,7 +121,7 @@ fn serve_udp(
                 let Ok(reply_sock) = sock.try_clone() else {
                     continue;
                 };
-                let upstreams = upstreams.clone();
+                let upstreams = read(zone).upstreams_for(peer.ip(), upstreams);
                 std::thread::spawn(move || {
                     let r = forward(&packet, &upstreams).unwrap_or_else(|| servfail(&packet));
                     let _ = reply_sock.send_to(&r, peer);
@@ -120,7 +134,7 @@ fn serve_udp(
 fn serve_tcp(
     listener: TcpListener,
     stop: &AtomicBool,
-    names: &Arc<RwLock<Names>>,
+    zone: &Arc<RwLock<Zone>>,
     upstreams: &Arc<Vec<SocketAddr>>,
 ) {
     for conn in listener.incoming() {
@@ -128,7 +142,8 @@ fn serve_tcp(
             return;
         }
         let Ok(mut conn) = conn else { continue };
-        let (names, upstreams) = (names.clone(), upstreams.clone());
+        let Ok(peer) = conn.peer_addr() else { continue };
+        let (zone, upstreams) = (zone.clone(), upstreams.clone());
         std::thread::spawn(move || {
             let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
             // One connection may carry several queries, each length-prefixed.
@@ -141,11 +156,12 @@ fn serve_tcp(
                 if conn.read_exact(&mut packet).is_err() {
                     return;
                 }
-                let reply = match answer_local(&packet, &names) {
+                let reply = match answer_local(&packet, &zone) {
                     Answer::Reply(r) => r,
                     Answer::Drop => return,
                     Answer::Forward => {
-                        forward(&packet, &upstreams).unwrap_or_else(|| servfail(&packet))
+                        let ups = read(&zone).upstreams_for(peer.ip(), &upstreams);
+                        forward(&packet, &ups).unwrap_or_else(|| servfail(&packet))
                     }
                 };
                 let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
@@ -164,8 +180,14 @@ enum Answer {
     Drop,
 }
 
+/// Reads the zone; a writer that panicked left a complete map behind (it
+/// only ever replaces whole fields).
+fn read(zone: &RwLock<Zone>) -> std::sync::RwLockReadGuard<'_, Zone> {
+    zone.read().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Answers from the network's names when the question is about them.
-fn answer_local(packet: &[u8], names: &RwLock<Names>) -> Answer {
+fn answer_local(packet: &[u8], zone: &RwLock<Zone>) -> Answer {
     let q = match Query::parse(packet) {
         Ok(q) => q,
         Err(_) => {
@@ -183,7 +205,8 @@ fn answer_local(packet: &[u8], names: &RwLock<Names>) -> Answer {
     if q.header.opcode() != 0 {
         return Answer::Reply(message::error_response(&q.header, message::RCODE_NOTIMP));
     }
-    let names = names.read().unwrap_or_else(|p| p.into_inner());
+    let zone = read(zone);
+    let names = &zone.names;
     let qn = &q.question.name;
     if q.question.qtype == message::TYPE_PTR {
         if let Some(ip) = message::parse_reverse(qn) {
@@ -297,13 +320,16 @@ pub fn host_upstreams() -> Vec<SocketAddr> {
 mod tests {
     use super::*;
 
-    fn names() -> RwLock<Names> {
+    fn names() -> RwLock<Zone> {
         let mut n = Names::new();
         n.insert(
             "web".into(),
             vec!["172.18.0.2".parse().unwrap(), "fd00::2".parse().unwrap()],
         );
-        RwLock::new(n)
+        RwLock::new(Zone {
+            names: n,
+            upstreams: HashMap::new(),
+        })
     }
 
     fn reply(a: Answer) -> Vec<u8> {
@@ -362,25 +388,25 @@ mod tests {
         buf[..n].to_vec()
     }
 
-    #[test]
-    fn serves_udp_and_tcp_and_forwards() {
-        // A fake upstream that answers everything with 192.0.2.7.
+    /// A resolver on loopback that answers every query with `answer`.
+    fn fake_upstream(answer: &str) -> SocketAddr {
         let up = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let up_addr = up.local_addr().unwrap();
+        let addr = up.local_addr().unwrap();
+        let answer: IpAddr = answer.parse().unwrap();
         std::thread::spawn(move || {
             let mut buf = [0u8; 512];
             while let Ok((n, peer)) = up.recv_from(&mut buf) {
                 let q = Query::parse(&buf[..n]).unwrap();
-                let r = message::response(
-                    &buf[..n],
-                    &q,
-                    0,
-                    &[Rdata::Addr("192.0.2.7".parse().unwrap())],
-                    1,
-                );
+                let r = message::response(&buf[..n], &q, 0, &[Rdata::Addr(answer)], 1);
                 up.send_to(&r, peer).unwrap();
             }
         });
+        addr
+    }
+
+    #[test]
+    fn serves_udp_and_tcp_and_forwards() {
+        let up_addr = fake_upstream("192.0.2.7");
         let names = Arc::new(names());
         let srv =
             DnsServer::start("127.0.0.1:0".parse().unwrap(), names.clone(), vec![up_addr]).unwrap();
@@ -414,7 +440,20 @@ mod tests {
         names
             .write()
             .unwrap()
+            .names
             .insert("new".into(), vec!["172.18.0.9".parse().unwrap()]);
+        // A client with its own resolvers (`--dns`) is forwarded there.
+        let own = fake_upstream("192.0.2.8");
+        names
+            .write()
+            .unwrap()
+            .upstreams
+            .insert("127.0.0.1".parse().unwrap(), vec![own]);
+        let r = udp_query(addr, "elsewhere.example");
+        assert_eq!(
+            message::answer_addrs(&r).unwrap(),
+            vec!["192.0.2.8".parse::<IpAddr>().unwrap()]
+        );
         let r = udp_query(addr, "new");
         assert_eq!(
             message::answer_addrs(&r).unwrap(),
