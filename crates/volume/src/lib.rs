@@ -1,2 +1,64 @@
-//! Local volumes: create, mount options, copy-up from images, mount specs.
+//! Volumes and mounts for berth containers: the local volume driver, mount
+//! spec parsing, copy-up from images, and mount points that cannot escape a
+//! container's rootfs.
+//!
+//! # For the API (`volume create/ls/inspect/rm/prune`)
+//!
+//! ```text
+//! let store = VolumeStore::open(data_root)?;              // once; share it (Sync)
+//! store.create(CreateRequest { name, driver, labels, options })  -> Volume (inspect JSON shape)
+//! store.list(&VolumeFilters::from_map(&filters)?)          -> Vec<Volume>
+//! store.inspect(name)                                      -> Volume
+//! store.usage(name)                                        -> UsageData (system df -v)
+//! store.remove(name, force)                                // Conflict while in use unless force
+//! store.prune(&PruneOptions::from_map(&filters)?)          -> PruneReport
+//! ```
+//!
+//! # For the container service
+//!
+//! ```text
+//! // create: parse, merge, prepare; store the Vec<MountPoint> with the container
+//! let req = MountRequest {
+//!     volumes_from: volumes_from(&other.mounts, mode),     // per parse_volumes_from(entry)
+//!     binds: binds.iter().map(|b| parse_volume(b)).collect()?,
+//!     mounts: /* HostConfig.Mounts → MountSpec (or parse_mount for CSV) */,
+//!     tmpfs: tmpfs.iter().map(|(p, o)| tmpfs_entry(p, o)).collect()?,
+//!     image_volumes: image_config.volumes + config.volumes,
+//! };
+//! let mounts = store.prepare(&id, &combine(&req)?, Some(&rootfs))?;
+//! let inspect = inspect_mounts(&mounts);                   // inspect "Mounts"
+//! // start: OCI mounts for config.json (after the default /proc, /dev… mounts)
+//! let oci = store.activate(&id, &mounts, &rootfs)?;
+//! // stop / exit
+//! store.deactivate(&id, &mounts)?;
+//! // rm (remove_anonymous = rm -v or --rm)
+//! store.release(&id, &mounts, remove_anonymous)?;
+//! ```
+//!
+//! Every operation is idempotent per container id and persisted, so a
+//! restarted daemon calls the same functions again without double counting.
+//! [`resolve::resolve_in_root`] and [`resolve::create_in_root`] are usable on
+//! their own for any path that must stay inside a rootfs.
 #![forbid(unsafe_code)]
+
+mod copyup;
+mod driver_mount;
+pub mod error;
+pub mod local;
+pub mod plan;
+pub mod resolve;
+pub mod spec;
+
+pub use error::{Error, Result};
+pub use local::{
+    CreateRequest, PruneOptions, PruneReport, UsageData, Volume, VolumeFilters, VolumeStore,
+    ANONYMOUS_LABEL, LOCAL_DRIVER,
+};
+pub use plan::{
+    combine, inspect_mounts, volumes_from, MountInspect, MountPoint, MountRequest, Planned,
+};
+pub use resolve::{container_path, create_in_root, resolve_in_root, MountPointKind};
+pub use spec::{
+    parse_mount, parse_size, parse_tmpfs, parse_volume, parse_volumes_from, tmpfs_entry,
+    valid_volume_name, MountSpec, MountType, Origin, Propagation,
+};
