@@ -1,0 +1,367 @@
+//! berthd end to end: a real daemon on a private socket and data root,
+//! driven by the real docker CLI and by berth, whose outputs must agree;
+//! responses at API 1.41 checked against moby's swagger.
+
+use berth_e2e::{bin_dir, have_program, is_root, require};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SWAGGER: &str = "/usr/share/gocode/src/github.com/docker/docker/api/swagger.yaml";
+
+/// A berthd on a temporary socket and data root, killed (by pid) and
+/// cleaned up on drop.
+struct Daemon {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("berth-e2e-{}-", std::process::id()))
+            .tempdir()
+            .expect("tempdir");
+        let sock = dir.path().join("berth.sock");
+        std::fs::write(dir.path().join("daemon.json"), "{}").expect("write daemon.json");
+        let t0 = Instant::now();
+        let child = Command::new(bin_dir().join("berthd"))
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .arg("--data-root")
+            .arg(dir.path().join("data"))
+            .arg("--exec-root")
+            .arg(dir.path().join("exec"))
+            .arg("--config-file")
+            .arg(dir.path().join("daemon.json"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start berthd");
+        let mut d = Self { child, dir };
+        while !d.ping() {
+            if let Ok(Some(st)) = d.child.try_wait() {
+                panic!("berthd exited before answering /_ping: {st}");
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "berthd did not answer /_ping"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        eprintln!("berthd answered /_ping {:?} after exec", t0.elapsed());
+        d
+    }
+
+    fn sock(&self) -> PathBuf {
+        self.dir.path().join("berth.sock")
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.sock().display())
+    }
+
+    fn ping(&self) -> bool {
+        self.sock().exists()
+            && Command::new("curl")
+                .args(["-sf", "-o", "/dev/null", "--unix-socket"])
+                .arg(self.sock())
+                .arg("http://berth/_ping")
+                .status()
+                .is_ok_and(|s| s.success())
+    }
+
+    /// GET `path` with curl, returning the body.
+    fn get(&self, path: &str) -> String {
+        let o = Command::new("curl")
+            .args(["-sS", "--unix-socket"])
+            .arg(self.sock())
+            .arg(format!("http://berth{path}"))
+            .output()
+            .expect("curl");
+        assert!(
+            o.status.success(),
+            "curl {path}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).expect("utf-8 body")
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .output()
+            .expect("run docker")
+    }
+
+    fn berth(&self, args: &[&str]) -> Output {
+        Command::new(bin_dir().join("berth"))
+            .args(args)
+            .env("BERTH_HOST", self.host())
+            .output()
+            .expect("run berth")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ok(o: Output, what: &str) -> String {
+    assert!(
+        o.status.success(),
+        "{what}: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8(o.stdout).expect("utf-8 output")
+}
+
+fn ready() -> bool {
+    require(
+        is_root(),
+        "berthd's image store needs root (ownership, device nodes)",
+    ) && require(have_program("docker"), "the docker CLI is not installed")
+        && require(have_program("curl"), "curl is not installed")
+        && require(
+            bin_dir().join("berthd").exists() && bin_dir().join("berth").exists(),
+            "berthd and berth are not built in BERTH_BIN_DIR (or target/release)",
+        )
+}
+
+/// A busybox rootfs tarball (busybox and its sh link) in `dir`.
+fn busybox_tar(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).expect("mkdir rootfs");
+    std::fs::copy("/usr/bin/busybox", root.join("bin/busybox")).expect("copy busybox");
+    std::os::unix::fs::symlink("busybox", root.join("bin/sh")).expect("symlink sh");
+    let tar = dir.join("rootfs.tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(st.success());
+    tar
+}
+
+#[test]
+fn docker_cli_negotiates_and_reads_system_info() {
+    if !ready() {
+        return;
+    }
+    let d = Daemon::start();
+    let v = ok(
+        d.docker(&[
+            "version",
+            "--format",
+            "{{.Server.APIVersion}} {{.Server.MinAPIVersion}}",
+        ]),
+        "docker version",
+    );
+    assert_eq!(v.trim(), "1.47 1.24");
+    let v = ok(
+        d.berth(&["version", "--format", "{{.Server.ApiVersion}}"]),
+        "berth version",
+    );
+    assert_eq!(v.trim(), "1.47");
+    let info = ok(
+        d.docker(&[
+            "info",
+            "--format",
+            "{{.Images}} {{.Driver}} {{.OSType}} {{.Swarm.LocalNodeState}}",
+        ]),
+        "docker info",
+    );
+    assert_eq!(info.trim(), "0 overlay2 linux inactive");
+    let ncpu = ok(d.docker(&["info", "--format", "{{.NCPU}}"]), "docker info");
+    assert_eq!(
+        ncpu.trim().parse::<usize>().expect("NCPU"),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let o = d.docker(&["node", "ls"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a swarm manager"));
+}
+
+#[test]
+fn image_commands_agree_between_docker_and_berth() {
+    if !ready() {
+        return;
+    }
+    let d = Daemon::start();
+    let tar = busybox_tar(d.dir.path());
+    let tar = tar.to_str().expect("utf-8 path");
+    let id = ok(
+        d.docker(&[
+            "import",
+            "-c",
+            "CMD [\"sh\"]",
+            "-m",
+            "e2e",
+            tar,
+            "busybox:latest",
+        ]),
+        "docker import",
+    );
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    ok(d.docker(&["tag", "busybox", "e2e/one:1"]), "docker tag");
+    ok(d.berth(&["tag", "busybox", "e2e/two:2"]), "berth tag");
+    for args in [
+        &[
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}",
+        ][..],
+        &["images", "-q", "--no-trunc"],
+        &[
+            "images",
+            "--digests",
+            "--format",
+            "table {{.Repository}}\\t{{.Tag}}\\t{{.Digest}}",
+        ],
+        &[
+            "image",
+            "ls",
+            "--filter",
+            "reference=e2e/*",
+            "--format",
+            "json",
+        ],
+        &["image", "inspect", "busybox"],
+        &[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Id}} {{json .Config.Cmd}} {{.Comment}}",
+            "busybox",
+        ],
+        &[
+            "history",
+            "--format",
+            "{{.ID}} {{.CreatedBy}} {{.Size}} {{.Comment}}",
+            "busybox",
+        ],
+        &["history", "-q", "busybox"],
+    ] {
+        let a = ok(d.docker(args), &format!("docker {args:?}"));
+        let b = ok(d.berth(args), &format!("berth {args:?}"));
+        let strip = |s: &str| {
+            // `json` rows carry "x seconds ago", which may tick between runs.
+            s.lines()
+                .map(|l| match serde_json::from_str::<serde_json::Value>(l) {
+                    Ok(serde_json::Value::Object(mut m)) => {
+                        m.remove("CreatedSince");
+                        serde_json::Value::Object(m).to_string()
+                    }
+                    _ => l.to_owned(),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&a), strip(&b), "outputs of {args:?} differ");
+    }
+    let o = d.docker(&["image", "inspect", "nope"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("No such image: nope"));
+    let o = d.berth(&["rmi", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        "Error response from daemon: No such image: nope"
+    );
+    // save with one, load with the other: the same image id comes back.
+    let saved = d.dir.path().join("saved.tar");
+    ok(
+        d.docker(&["save", "-o", saved.to_str().expect("utf-8"), "busybox"]),
+        "docker save",
+    );
+    ok(
+        d.berth(&["rmi", "busybox", "e2e/one:1", "e2e/two:2"]),
+        "berth rmi",
+    );
+    let left = ok(d.docker(&["images", "-q"]), "docker images");
+    assert_eq!(
+        left.trim(),
+        "",
+        "all tags removed, the image went with them"
+    );
+    let loaded = ok(
+        d.berth(&["load", "-i", saved.to_str().expect("utf-8")]),
+        "berth load",
+    );
+    assert_eq!(loaded.trim(), "Loaded image: busybox:latest");
+    let again = ok(d.docker(&["images", "-q", "--no-trunc"]), "docker images");
+    assert_eq!(again.trim(), id.trim());
+    let df_docker = ok(d.docker(&["system", "df"]), "docker system df");
+    let df_berth = ok(d.berth(&["system", "df"]), "berth system df");
+    assert_eq!(df_docker, df_berth);
+}
+
+#[test]
+fn responses_match_the_swagger_at_1_41() {
+    if !ready()
+        || !require(
+            Path::new(SWAGGER).exists(),
+            "golang-github-docker-docker-dev is not installed",
+        )
+        || !require(have_program("python3"), "python3 is not installed")
+    {
+        return;
+    }
+    let d = Daemon::start();
+    let tar = busybox_tar(d.dir.path());
+    ok(
+        d.docker(&["import", tar.to_str().expect("utf-8"), "busybox:latest"]),
+        "docker import",
+    );
+    let checker = berth_e2e::workspace_root().join("tests/swagger/check.py");
+    for (path, schema) in [
+        ("/v1.41/version", "definitions/SystemVersion"),
+        ("/v1.41/info", "definitions/SystemInfo"),
+        ("/v1.41/images/json", "paths//images/json/get/200"),
+        ("/v1.41/images/busybox/json", "definitions/Image"),
+        (
+            "/v1.41/images/busybox/history",
+            "paths//images/{name}/history/get/200",
+        ),
+        ("/v1.41/system/df", "paths//system/df/get/200"),
+        ("/v1.41/images/nope/json", "definitions/ErrorResponse"),
+        ("/v1.41/nope", "definitions/ErrorResponse"),
+    ] {
+        let body = d.get(path);
+        let mut child = Command::new("python3")
+            .arg(&checker)
+            .arg(schema)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run check.py");
+        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), body.as_bytes())
+            .expect("feed check.py");
+        let out = child.wait_with_output().expect("check.py");
+        assert!(
+            out.status.success(),
+            "{path} against {schema}:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
