@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential pkg-config git curl ca-certificates jq time xz-utils
+  build-essential pkg-config git curl ca-certificates jq time xz-utils libseccomp-dev
   busybox-static iproute2 nftables tmux util-linux procps psmisc
   runc crun containerd docker.io podman skopeo umoci docker-registry hyperfine
   # the Engine API swagger (API 1.41) and YAML for the e2e schema checks
