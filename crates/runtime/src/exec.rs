@@ -237,6 +237,7 @@ fn child_setup(
     nix::unistd::chdir(&p.cwd).ctx(|| format!("chdir {}", p.cwd.display()))?;
     process::limits(p)?;
     let exe = process::find_executable(p)?;
+    process::before_exec(preserve_fds)?;
     if !p.no_new_privs {
         if let Some(f) = seccomp {
             process::load_seccomp(f)?;
@@ -253,5 +254,5 @@ fn child_setup(
             process::load_seccomp(f)?;
         }
     }
-    process::exec(p, &exe, preserve_fds)
+    process::exec(p, &exe)
 }

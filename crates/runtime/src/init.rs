@@ -113,6 +113,7 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
     setup_stdio(args, p)?;
     nix::unistd::chdir(&p.cwd).ctx(|| format!("chdir {}", p.cwd.display()))?;
     let exe = process::find_executable(p)?;
+    process::before_exec(args.preserve_fds)?;
     let seccomp_now = !p.no_new_privs;
     if seccomp_now {
         // Without no_new_privs only a privileged process may load a filter.
@@ -141,7 +142,7 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
             process::load_seccomp(f)?;
         }
     }
-    process::exec(p, &exe, args.preserve_fds)
+    process::exec(p, &exe)
 }
 
 /// Blocks until `start` writes a byte into the fifo.

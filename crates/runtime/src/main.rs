@@ -33,9 +33,6 @@ struct Cli {
     /// Use systemd to manage cgroups (not supported).
     #[arg(long, global = true)]
     systemd_cgroup: bool,
-    /// Accepted for runc compatibility ("auto", "true", "false").
-    #[arg(long, global = true, hide = true)]
-    rootless: Option<String>,
     /// Accepted for runc compatibility.
     #[arg(long, global = true, hide = true)]
     criu: Option<String>,

@@ -116,10 +116,15 @@ pub fn load_seccomp(filter: &(Vec<berth_sys::seccomp::SockFilter>, u32)) -> Resu
     berth_sys::seccomp::load(&filter.0, filter.1).ctx(|| "load seccomp filter".into())
 }
 
-/// Replaces the process with the container's program: signals back to
-/// their defaults, every descriptor from `3 + preserve_fds` closed on exec.
-pub fn exec(p: &ProcPlan, path: &CString, preserve_fds: u32) -> Result<std::convert::Infallible> {
+/// Gets the process ready to exec before a seccomp filter may forbid the
+/// calls this needs: signals back to their defaults, every descriptor from
+/// `3 + preserve_fds` marked close-on-exec.
+pub fn before_exec(preserve_fds: u32) -> Result<()> {
     berth_sys::process::reset_signals().ctx(|| "reset signals".into())?;
-    berth_sys::process::cloexec_from(3 + preserve_fds).ctx(|| "close descriptors".into())?;
+    berth_sys::process::cloexec_from(3 + preserve_fds).ctx(|| "close descriptors".into())
+}
+
+/// Replaces the process with the container's program.
+pub fn exec(p: &ProcPlan, path: &CString) -> Result<std::convert::Infallible> {
     nix::unistd::execve(path, &p.args, &p.env).ctx(|| format!("exec {path:?}"))
 }
