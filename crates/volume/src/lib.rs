@@ -12,6 +12,7 @@
 //! store.usage(name)                                        -> UsageData (system df -v)
 //! store.remove(name, force)                                // Conflict while in use unless force
 //! store.prune(&PruneOptions::from_map(&filters)?)          -> PruneReport
+//! store.reconcile(&is_container, &is_running)              // at daemon start
 //! ```
 //!
 //! # For the container service
@@ -21,7 +22,7 @@
 //! let req = MountRequest {
 //!     volumes_from: volumes_from(&other.mounts, mode),     // per parse_volumes_from(entry)
 //!     binds: binds.iter().map(|b| parse_volume(b)).collect()?,
-//!     mounts: /* HostConfig.Mounts → MountSpec (or parse_mount for CSV) */,
+//!     mounts: api_mounts.iter().map(ApiMount::to_spec).collect()?,  // HostConfig.Mounts
 //!     tmpfs: tmpfs.iter().map(|(p, o)| tmpfs_entry(p, o)).collect()?,
 //!     image_volumes: image_config.volumes + config.volumes,
 //! };
@@ -41,6 +42,7 @@
 //! their own for any path that must stay inside a rootfs.
 #![forbid(unsafe_code)]
 
+pub mod api;
 mod copyup;
 mod driver_mount;
 pub mod error;
@@ -49,6 +51,7 @@ pub mod plan;
 pub mod resolve;
 pub mod spec;
 
+pub use api::{ApiBindOptions, ApiDriverConfig, ApiMount, ApiTmpfsOptions, ApiVolumeOptions};
 pub use error::{Error, Result};
 pub use local::{
     CreateRequest, PruneOptions, PruneReport, UsageData, Volume, VolumeFilters, VolumeStore,

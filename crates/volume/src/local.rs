@@ -530,6 +530,36 @@ impl VolumeStore {
         Ok(())
     }
 
+    /// At daemon start, after containers are known again: forgets users that
+    /// are no longer containers and mount holders that no longer run (a
+    /// container that died while the daemon was down), and unmounts the
+    /// volumes nobody holds any more. Returns the volumes it changed.
+    pub fn reconcile(
+        &self,
+        is_container: &dyn Fn(&str) -> bool,
+        is_running: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<String>> {
+        let _g = self.locked();
+        let mut changed = Vec::new();
+        for mut r in self.records()? {
+            let before = (r.users.len(), r.mounted_by.len());
+            r.users.retain(|id| is_container(id));
+            r.mounted_by.retain(|id| is_running(id));
+            let data = self.data_path(&r.name);
+            if r.mounted_by.is_empty()
+                && driver_mount::needs_mount(&r.options)
+                && driver_mount::is_mount_point(&data)?
+            {
+                driver_mount::unmount(&data)?;
+            }
+            if before != (r.users.len(), r.mounted_by.len()) {
+                self.save(&r)?;
+                changed.push(r.name);
+            }
+        }
+        Ok(changed)
+    }
+
     /// Copy-up: when the volume's data is empty, fills it from `src` (the
     /// image's content at the mount point, already resolved inside the
     /// container's rootfs). Returns whether anything was copied. The volume

@@ -269,7 +269,7 @@ impl VolumeStore {
             MountType::Bind => {
                 let src = Path::new(&s.source);
                 if !src.exists() {
-                    if s.origin != Origin::Volume {
+                    if !s.create_source {
                         return Err(Error::BindSourceMissing(src.to_path_buf()));
                     }
                     std::fs::create_dir_all(src).map_err(io_err("mkdir", src))?;
@@ -353,10 +353,7 @@ impl VolumeStore {
             MountType::Bind => match std::fs::metadata(&source) {
                 Ok(md) if md.is_dir() => MountPointKind::Dir,
                 Ok(_) => MountPointKind::File,
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::NotFound
-                        && m.spec.origin == Origin::Volume =>
-                {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && m.spec.create_source => {
                     std::fs::create_dir_all(&source).map_err(io_err("mkdir", &source))?;
                     MountPointKind::Dir
                 }

@@ -118,6 +118,10 @@ pub struct MountSpec {
     pub propagation: Option<Propagation>,
     /// Bind without `MS_REC` (`bind-recursive=disabled`).
     pub non_recursive: bool,
+    /// Bind: create a missing source directory (`-v` always does, docker's
+    /// `BindOptions.CreateMountpoint`); otherwise a missing one is refused.
+    #[serde(default)]
+    pub create_source: bool,
     /// Volume: do not copy the image's content in (`nocopy`).
     pub nocopy: bool,
     /// Volume driver for a volume created by this mount.
@@ -148,6 +152,7 @@ impl MountSpec {
             mode: String::new(),
             propagation: None,
             non_recursive: false,
+            create_source: false,
             nocopy: false,
             driver: None,
             driver_opts: BTreeMap::new(),
@@ -164,7 +169,7 @@ const CONSISTENCY: [&str; 4] = ["consistent", "cached", "delegated", "default"];
 
 /// Whether a `-v` mode string is valid: comma-separated, at most one of each
 /// of rw/ro, z/Z, a propagation, nocopy, a consistency.
-fn valid_mode(mode: &str) -> bool {
+pub(crate) fn valid_mode(mode: &str) -> bool {
     if mode.is_empty() {
         return true;
     }
@@ -186,7 +191,7 @@ fn valid_mode(mode: &str) -> bool {
     true
 }
 
-fn check_target(spec: &str, target: &str) -> Result<()> {
+pub(crate) fn check_target(spec: &str, target: &str) -> Result<()> {
     if target.is_empty() {
         return Err(Error::spec(spec, "target is required"));
     }
@@ -251,6 +256,7 @@ pub fn parse_volume(spec: &str) -> Result<MountSpec> {
     };
     let mut m = MountSpec::new(kind, source, target, Origin::Volume);
     m.mode = mode.to_owned();
+    m.create_source = kind == MountType::Bind;
     for opt in mode.split(',').filter(|o| !o.is_empty()) {
         match opt {
             "ro" => m.read_only = true,
@@ -400,6 +406,10 @@ pub fn parse_mount(spec: &str) -> Result<MountSpec> {
                     })?);
                 used_prefix.push("bind");
             }
+            "bind-create-mountpoint" => {
+                m.create_source = parse_bool(spec, key, value)?;
+                used_prefix.push("bind");
+            }
             "bind-nonrecursive" => {
                 m.non_recursive = parse_bool(spec, key, value)?;
                 used_prefix.push("bind");
@@ -471,6 +481,13 @@ pub fn parse_mount(spec: &str) -> Result<MountSpec> {
             ),
         ));
     }
+    validate(spec, &m)?;
+    Ok(m)
+}
+
+/// Docker's checks of a `--mount` (or `HostConfig.Mounts`) entry, with
+/// errors naming `spec`.
+pub(crate) fn validate(spec: &str, m: &MountSpec) -> Result<()> {
     check_target(spec, &m.target)?;
     match m.kind {
         MountType::Bind if m.source.is_empty() => {
@@ -499,7 +516,7 @@ pub fn parse_mount(spec: &str) -> Result<MountSpec> {
         }
         _ => {}
     }
-    Ok(m)
+    Ok(())
 }
 
 /// Parses a `--tmpfs /path[:opts]` spec; the options are tmpfs mount options

@@ -420,3 +420,31 @@ fn mounts_land_inside_a_hostile_rootfs() {
     store.deactivate("c1", &mounts).unwrap();
     store.release("c1", &mounts, true).unwrap();
 }
+
+#[test]
+fn reconcile_drops_dead_holders_and_unmounts() {
+    if !private_mounts() {
+        return;
+    }
+    let s = Scratch::new();
+    let store = VolumeStore::open(s.path()).unwrap();
+    create(
+        &store,
+        "rec1",
+        &[("type", "tmpfs"), ("device", "tmpfs"), ("o", "size=1m")],
+    );
+    store.add_user("rec1", "alive").unwrap();
+    store.add_user("rec1", "gone").unwrap();
+    store.mount("rec1", "gone").unwrap();
+    let data = store.data_path("rec1");
+    assert!(is_mounted(&data));
+    drop(store);
+    let store = VolumeStore::open(s.path()).unwrap();
+    let changed = store
+        .reconcile(&|id| id == "alive", &|id| id == "alive")
+        .unwrap();
+    assert_eq!(changed, ["rec1"]);
+    assert!(!is_mounted(&data));
+    assert_eq!(store.users("rec1").unwrap(), ["alive"]);
+    assert!(store.reconcile(&|_| true, &|_| true).unwrap().is_empty());
+}
