@@ -142,6 +142,11 @@ pub(crate) fn mount(opts: &BTreeMap<String, String>, target: &Path) -> Result<()
     let data = CString::new(data.join(","))
         .map_err(|_| Error::Invalid("volume option \"o\" contains a NUL byte".into()))?;
     if parsed.is_bind() {
+        if !Path::new(device).exists() {
+            return Err(Error::Invalid(format!(
+                "bind volume device {device} does not exist"
+            )));
+        }
         let rec = parsed.flags & MountFlags::REC;
         rustix::mount::mount(device, target, "none", MountFlags::BIND | rec, None)
             .map_err(io_err("mount bind", target))?;

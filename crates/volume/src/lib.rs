@@ -36,6 +36,17 @@
 //! store.release(&id, &mounts, remove_anonymous)?;
 //! ```
 //!
+//! # Where berth differs from docker (on purpose)
+//!
+//! - `remove(name, force)`: `force` also removes a volume that containers
+//!   still reference (docker's `-f` only hides "no such volume").
+//! - A volume with driver options (`type=tmpfs`…) gets the image's content
+//!   when it is mounted at start; docker copies it at create into a mount
+//!   that is then thrown away, so tmpfs volumes start empty there.
+//! - `--mount` values may quote in the middle of a field
+//!   (`volume-opt=o="addr=10.0.0.1,rw"`), which Go's CSV reader refuses.
+//! - `z`/`Z` are accepted and recorded; there is no SELinux relabelling.
+//!
 //! Every operation is idempotent per container id and persisted, so a
 //! restarted daemon calls the same functions again without double counting.
 //! [`resolve::resolve_in_root`] and [`resolve::create_in_root`] are usable on

@@ -159,6 +159,9 @@ pub fn combine(req: &MountRequest) -> Result<Vec<Planned>> {
     }
     for v in &req.image_volumes {
         let t = clean(v);
+        if !v.starts_with('/') {
+            return Err(Error::spec(v, "volume path must be absolute"));
+        }
         if t == "/" {
             return Err(Error::spec(v, "destination can't be '/'"));
         }
@@ -375,8 +378,12 @@ impl VolumeStore {
     pub fn deactivate(&self, container_id: &str, mounts: &[MountPoint]) -> Result<()> {
         let mut first = None;
         for m in mounts.iter().filter(|m| m.spec.kind == MountType::Volume) {
-            if let Err(e) = self.unmount(&m.name, container_id) {
-                first.get_or_insert(e);
+            match self.unmount(&m.name, container_id) {
+                // Removed with force while in use: nothing left to release.
+                Ok(()) | Err(Error::NotFound(_)) => {}
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
             }
         }
         first.map_or(Ok(()), Err)
@@ -517,6 +524,13 @@ mod tests {
             image_volumes: vec!["/logs".into(), "/var/lib/x".into(), "/a".into()],
         };
         let plan = combine(&req).unwrap();
+        for bad in ["relative", "/", "/.."] {
+            let req = MountRequest {
+                image_volumes: vec![bad.into()],
+                ..Default::default()
+            };
+            assert!(combine(&req).is_err(), "{bad}");
+        }
         let targets: Vec<&str> = plan.iter().map(Planned::target).collect();
         assert_eq!(
             targets,

@@ -148,6 +148,21 @@ fn bind_volume_shows_the_device_directory() {
     let err = std::fs::write(data.join("nope"), b"x").unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc_erofs()));
     store.unmount("bound-ro", "c1").unwrap();
+
+    // A device that has gone is named in the error.
+    let gone = s.path().join("gone");
+    create(
+        &store,
+        "bound-gone",
+        &[
+            ("type", "none"),
+            ("o", "bind"),
+            ("device", gone.to_str().unwrap()),
+        ],
+    );
+    let e = store.mount("bound-gone", "c1").unwrap_err();
+    assert!(e.to_string().contains(gone.to_str().unwrap()), "{e}");
+    assert!(!is_mounted(&store.data_path("bound-gone")));
 }
 
 fn libc_erofs() -> i32 {
