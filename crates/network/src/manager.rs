@@ -514,6 +514,18 @@ impl NetworkManager {
             }
             (None, None) => None,
         };
+        if let Some(p) = req
+            .ports
+            .iter()
+            .find(|p| p.host_ip.is_some_and(|h| h.is_ipv6()))
+        {
+            if v6.is_none() {
+                return Err(Error::Invalid(format!(
+                    "publishing on {} needs an IPv6 network",
+                    p.host_ip.map_or_else(String::new, |h| h.to_string())
+                )));
+            }
+        }
         let ports = resolve_ports(&st, &req.ports)?;
         let rnd = berth_base::id::random_id().map_err(|e| Error::Io {
             op: "read",
@@ -756,17 +768,23 @@ impl NetworkManager {
             });
             for ep in n.endpoints.values() {
                 for p in &ep.ports {
-                    let target = match (p.host_ip, ep.ipv6) {
-                        (Some(IpAddr::V6(_)), Some(v6)) => v6.addr,
-                        _ => ep.ipv4.addr,
+                    // No host address publishes on both families when the
+                    // container has both; an address publishes on its own.
+                    let v6 = ep.ipv6.map(|c| c.addr);
+                    let targets = match p.host_ip {
+                        None => std::iter::once(ep.ipv4.addr).chain(v6).collect(),
+                        Some(IpAddr::V4(_)) => vec![ep.ipv4.addr],
+                        Some(IpAddr::V6(_)) => v6.into_iter().collect::<Vec<_>>(),
                     };
-                    rs.ports.push(FwPort {
-                        proto: p.proto,
-                        host_ip: p.host_ip,
-                        host_port: p.host_port,
-                        container_ip: target,
-                        container_port: p.container_port,
-                    });
+                    for target in targets {
+                        rs.ports.push(FwPort {
+                            proto: p.proto,
+                            host_ip: p.host_ip,
+                            host_port: p.host_port,
+                            container_ip: target,
+                            container_port: p.container_port,
+                        });
+                    }
                 }
             }
         }

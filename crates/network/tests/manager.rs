@@ -251,7 +251,8 @@ fn udp_echo(ns: &Netns, port: u16) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-        let s = UdpSocket::bind(("0.0.0.0", port)).expect("bind echo");
+        // Dual-stack: IPv4 arrives as mapped addresses.
+        let s = UdpSocket::bind(("::", port)).expect("bind echo");
         s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
             .ok();
         tx.send(()).expect("ready");
@@ -266,7 +267,7 @@ fn udp_echo(ns: &Netns, port: u16) {
 }
 
 fn udp_ask(to: SocketAddr) -> Option<String> {
-    let s = UdpSocket::bind("0.0.0.0:0").ok()?;
+    let s = UdpSocket::bind(if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }).ok()?;
     s.set_read_timeout(Some(std::time::Duration::from_millis(500)))
         .ok()?;
     for _ in 0..5 {
@@ -392,12 +393,30 @@ fn internal_networks_and_ipam_errors() {
     let p = ns.path();
     let mut req = attach("inner", "999999999999", "i", &ns, &p);
     req.ipv4 = Some(ip("10.235.0.7"));
+    udp_echo(&ns, 5400);
+    req.ports = vec![PortRequest {
+        proto: Proto::Udp,
+        host_ip: None,
+        host_port: 0,
+        host_port_end: 0,
+        container_port: 5400,
+    }];
     let ep = fx.mgr.attach(req).unwrap();
     assert_eq!(ep.ipv4.addr, ip("10.235.0.7"));
     assert_eq!(ep.ipv6.map(|c| c.addr), Some(ip("fd00:235::2")));
     // No default route on an internal network, but the bridge is reachable.
     let routes = String::from_utf8_lossy(&ns.exec(&["ip", "route"]).stdout).into_owned();
     assert!(!routes.contains("default"), "{routes}");
+    // Published on both families: through the bridge's v4 and v6 addresses.
+    let port = ep.ports[0].host_port;
+    assert_eq!(
+        udp_ask(SocketAddr::new(ip("10.235.0.1"), port)).as_deref(),
+        Some("echo:hi")
+    );
+    assert_eq!(
+        udp_ask(SocketAddr::new(ip("fd00:235::1"), port)).as_deref(),
+        Some("echo:hi")
+    );
     let ping = ns.exec(&["busybox", "ping", "-c", "1", "-W", "2", "10.235.0.1"]);
     assert!(ping.status.success());
     let ping6 = ns.exec(&["busybox", "ping", "-6", "-c", "1", "-W", "2", "fd00:235::1"]);
