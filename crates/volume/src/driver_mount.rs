@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::net::ToSocketAddrs;
-use std::path::Path;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
 
 use rustix::io::Errno;
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
@@ -209,13 +210,42 @@ pub(crate) fn unmount(target: &Path) -> Result<()> {
 /// /proc/thread-self/mountinfo, which also sees bind mounts of the same file
 /// system, unlike a device-number comparison).
 pub(crate) fn is_mount_point(path: &Path) -> Result<bool> {
-    let info = std::fs::read_to_string("/proc/thread-self/mountinfo")
-        .map_err(io_err("read", Path::new("/proc/thread-self/mountinfo")))?;
     let want = path.as_os_str().as_encoded_bytes();
+    Ok(mount_points()?.iter().any(|mp| mp.as_slice() == want))
+}
+
+/// Mount points at or below `dir`.
+pub(crate) fn mounts_below(dir: &Path) -> Result<Vec<PathBuf>> {
+    Ok(mount_points()?
+        .into_iter()
+        .map(|m| PathBuf::from(std::ffi::OsString::from_vec(m)))
+        .filter(|m| m.starts_with(dir))
+        .collect())
+}
+
+fn mount_points() -> Result<Vec<Vec<u8>>> {
+    let path = Path::new("/proc/thread-self/mountinfo");
+    let info = std::fs::read_to_string(path).map_err(io_err("read", path))?;
     Ok(info
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
-        .any(|mp| unescape_mountinfo(mp) == want))
+        .map(unescape_mountinfo)
+        .collect())
+}
+
+/// Deletes `dir` and everything in it, but refuses while anything is
+/// mounted at or below it: a recursive delete descends into mounts and
+/// would delete the mounted files (a host directory bound into a volume,
+/// say) instead of the volume's own.
+pub(crate) fn remove_tree(dir: &Path) -> Result<()> {
+    if let Some(m) = mounts_below(dir)?.into_iter().next() {
+        return Err(Error::Mounted(m));
+    }
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err("remove", dir)(e)),
+    }
 }
 
 /// mountinfo writes space, tab, newline and backslash as `\ooo`.

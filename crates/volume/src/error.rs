@@ -45,6 +45,10 @@ pub enum Error {
     /// A `--mount type=bind` source that does not exist (docker refuses it).
     #[error("bind source path does not exist: {0}")]
     BindSourceMissing(PathBuf),
+    /// A directory that cannot be deleted because something is mounted at
+    /// or below it.
+    #[error("{0} is mounted; not deleting through the mount")]
+    Mounted(PathBuf),
     /// Something the host or this build cannot do.
     #[error("{0}")]
     Unsupported(String),
@@ -85,7 +89,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::NotFound(_) | Error::UnknownDriver(_) => ErrorKind::NotFound,
-            Error::InUse { .. } => ErrorKind::Conflict,
+            Error::InUse { .. } | Error::Mounted(_) => ErrorKind::Conflict,
             Error::InvalidName(_)
             | Error::Invalid(_)
             | Error::Spec { .. }

@@ -332,6 +332,11 @@ impl VolumeStore {
         };
         let vdir = self.vol_dir(&name);
         let data = self.data_path(&name);
+        // A directory without a record is what a crash left of a create or
+        // a remove: clear it so the new volume starts empty.
+        if std::fs::symlink_metadata(&vdir).is_ok() {
+            driver_mount::remove_tree(&vdir)?;
+        }
         let made = std::fs::DirBuilder::new()
             .mode(0o701)
             .create(&vdir)
@@ -341,7 +346,7 @@ impl VolumeStore {
         if let Err(e) = made {
             // Leave no half-made volume behind; the create error is the one
             // to report, a failing cleanup is logged.
-            if let Err(c) = std::fs::remove_dir_all(&vdir) {
+            if let Err(c) = driver_mount::remove_tree(&vdir) {
                 tracing::warn!(volume = %name, error = %c, "cleanup of failed create");
             }
             return Err(e);
@@ -420,22 +425,19 @@ impl VolumeStore {
         if driver_mount::is_mount_point(&data)? {
             driver_mount::unmount(&data)?;
         }
-        // A mount that is still there (another namespace kept it busy) must
-        // not have its files deleted through us.
-        if driver_mount::is_mount_point(&data)? {
-            return Err(Error::InUse {
-                name: r.name.clone(),
-                containers: r.mounted_by.iter().cloned().collect(),
-            });
+        // A mount still there (kept busy, or something mounted inside the
+        // volume) must not have its files deleted through us.
+        let vdir = self.vol_dir(&r.name);
+        if let Some(m) = driver_mount::mounts_below(&vdir)?.into_iter().next() {
+            return Err(Error::Mounted(m));
         }
         let size = dir_size(&data).unwrap_or(0);
-        let vdir = self.vol_dir(&r.name);
         // Remove the record first: a crash midway leaves a directory
         // without record, which `records` ignores, never a record
         // pointing at half-deleted data.
         let meta = vdir.join(META_FILE);
         std::fs::remove_file(&meta).map_err(io_err("remove", &meta))?;
-        std::fs::remove_dir_all(&vdir).map_err(io_err("remove", &vdir))?;
+        driver_mount::remove_tree(&vdir)?;
         Ok(size)
     }
 

@@ -463,3 +463,51 @@ fn reconcile_drops_dead_holders_and_unmounts() {
     assert_eq!(store.users("rec1").unwrap(), ["alive"]);
     assert!(store.reconcile(&|_| true, &|_| true).unwrap().is_empty());
 }
+
+#[test]
+fn removal_never_deletes_through_a_mount() {
+    if !private_mounts() {
+        return;
+    }
+    let s = Scratch::new();
+    let precious = s.path().join("precious");
+    std::fs::create_dir(&precious).unwrap();
+    std::fs::write(precious.join("keep"), b"x").unwrap();
+    let store = VolumeStore::open(&s.path().join("root")).unwrap();
+    create(&store, "holey", &[]);
+    let sub = store.data_path("holey").join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let guard = BindGuard::new(&precious, &sub);
+    let e = store.remove("holey", true).unwrap_err();
+    assert_eq!(e.kind(), berth_base::ErrorKind::Conflict, "{e}");
+    assert!(precious.join("keep").exists());
+    store.inspect("holey").unwrap();
+    let e = store
+        .prune(&PruneOptions {
+            all: true,
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), berth_base::ErrorKind::Conflict, "{e}");
+    assert!(precious.join("keep").exists());
+    drop(guard);
+    store.remove("holey", false).unwrap();
+    assert!(precious.join("keep").exists());
+}
+
+#[test]
+fn leftovers_of_a_crash_are_not_volumes_and_are_cleared() {
+    let s = Scratch::new();
+    let store = VolumeStore::open(s.path()).unwrap();
+    // What a crash between the record's removal and the data's leaves.
+    let left = s.path().join("volumes/ghost1/_data");
+    std::fs::create_dir_all(&left).unwrap();
+    std::fs::write(left.join("old"), b"old").unwrap();
+    assert!(store.list(&VolumeFilters::default()).unwrap().is_empty());
+    assert_eq!(
+        store.inspect("ghost1").unwrap_err().kind(),
+        berth_base::ErrorKind::NotFound
+    );
+    create(&store, "ghost1", &[]);
+    assert!(!store.data_path("ghost1").join("old").exists());
+}
