@@ -18,6 +18,11 @@ struct Daemon {
 
 impl Daemon {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts berthd on its UNIX socket and with `extra` flags.
+    fn start_with(extra: &[String]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix(&format!("berth-e2e-{}-", std::process::id()))
             .tempdir()
@@ -34,6 +39,7 @@ impl Daemon {
             .arg(dir.path().join("exec"))
             .arg("--config-file")
             .arg(dir.path().join("daemon.json"))
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -364,4 +370,166 @@ fn responses_match_the_swagger_at_1_41() {
             String::from_utf8_lossy(&out.stdout)
         );
     }
+}
+
+/// Runs openssl with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate.
+fn make_certs(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut a = vec!["req", "-x509"];
+    a.extend(ec);
+    a.extend([
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=berth-e2e-ca",
+    ]);
+    openssl(dir, &a);
+    for (name, cn, ext) in [
+        (
+            "server",
+            "localhost",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+        ),
+        ("client", "client", "extendedKeyUsage=clientAuth\n"),
+    ] {
+        let key = format!("{name}-key.pem");
+        let csr = format!("{name}.csr");
+        let subj = format!("/CN={cn}");
+        let mut a = vec!["req"];
+        a.extend(ec);
+        a.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
+        openssl(dir, &a);
+        let extfile = format!("{name}.ext");
+        std::fs::write(dir.join(&extfile), ext).expect("write ext");
+        let cert = format!("{name}-cert.pem");
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-out",
+                &cert,
+                "-days",
+                "1",
+                "-extfile",
+                &extfile,
+            ],
+        );
+    }
+}
+
+#[test]
+fn tcp_needs_mutual_tls() {
+    if !ready() || !require(have_program("openssl"), "openssl is not installed") {
+        return;
+    }
+    let certs = tempfile::Builder::new()
+        .prefix(&format!("berth-e2e-tls-{}-", std::process::id()))
+        .tempdir()
+        .expect("tempdir");
+    let c = certs.path();
+    make_certs(c);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let p = |f: &str| c.join(f).display().to_string();
+    let d = Daemon::start_with(&[
+        "-H".into(),
+        tcp.clone(),
+        "--tlsverify".into(),
+        "--tlscacert".into(),
+        p("ca.pem"),
+        "--tlscert".into(),
+        p("server-cert.pem"),
+        "--tlskey".into(),
+        p("server-key.pem"),
+    ]);
+    let tls_args = |prog: &str| {
+        let mut cmd = Command::new(prog);
+        cmd.args(["--tlsverify", "--tlscacert"])
+            .arg(p("ca.pem"))
+            .arg("--tlscert")
+            .arg(p("client-cert.pem"))
+            .arg("--tlskey")
+            .arg(p("client-key.pem"))
+            .args(["-H", &tcp])
+            .env("DOCKER_CONFIG", c.join("docker-config"));
+        cmd
+    };
+    let v = ok(
+        tls_args("docker")
+            .args(["version", "--format", "{{.Server.APIVersion}}"])
+            .output()
+            .expect("docker"),
+        "docker over TLS",
+    );
+    assert_eq!(v.trim(), "1.47");
+    let v = ok(
+        tls_args(bin_dir().join("berth").to_str().expect("utf-8"))
+            .args(["info", "--format", "{{.OSType}}"])
+            .output()
+            .expect("berth"),
+        "berth over TLS",
+    );
+    assert_eq!(v.trim(), "linux");
+    // Without a client certificate the handshake fails.
+    let o = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(p("ca.pem"))
+        .arg(format!("https://127.0.0.1:{port}/_ping"))
+        .output()
+        .expect("curl");
+    assert!(!o.status.success(), "a client without a certificate got in");
+    drop(d);
+    // And TCP without TLS is refused at startup.
+    std::fs::write(c.join("none.json"), "{}").expect("write none.json");
+    let data = c.join("data");
+    let o = Command::new(bin_dir().join("berthd"))
+        .args(["-H", &tcp, "--config-file"])
+        .arg(p("none.json"))
+        .arg("--data-root")
+        .arg(&data)
+        .arg("--exec-root")
+        .arg(c.join("exec"))
+        .output()
+        .expect("berthd");
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("TCP needs --tlsverify"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

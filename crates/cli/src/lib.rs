@@ -24,7 +24,7 @@ pub mod format;
 pub mod progress;
 pub mod reference;
 
-use berth_client::{Client, Host};
+use berth_client::{Client, Host, TlsFiles};
 use clap::{CommandFactory, Parser, Subcommand};
 use std::io::Write;
 use std::process::ExitCode;
@@ -49,6 +49,18 @@ pub struct Cli {
     /// Set the logging level ("debug", "info", "warn", "error", "fatal")
     #[arg(short = 'l', long = "log-level", default_value = "info")]
     pub log_level: String,
+    /// Use TLS and verify the remote (also $DOCKER_TLS_VERIFY)
+    #[arg(long)]
+    pub tlsverify: bool,
+    /// Trust certs signed only by this CA (default $DOCKER_CERT_PATH/ca.pem)
+    #[arg(long)]
+    pub tlscacert: Option<std::path::PathBuf>,
+    /// Path to TLS certificate file (default $DOCKER_CERT_PATH/cert.pem)
+    #[arg(long)]
+    pub tlscert: Option<std::path::PathBuf>,
+    /// Path to TLS key file (default $DOCKER_CERT_PATH/key.pem)
+    #[arg(long)]
+    pub tlskey: Option<std::path::PathBuf>,
     /// Print version information and quit
     #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
     pub version: Option<bool>,
@@ -192,6 +204,23 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
     }
     let host = Host::from_env(cli.host.as_deref()).map_err(|e| CliError::usage(e.to_string()))?;
     let mut client = Client::new(host);
+    let env_verify = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
+    if cli.tlsverify || (env_verify && matches!(client.host(), Host::Tcp(_))) {
+        let dir = std::env::var_os("DOCKER_CERT_PATH")
+            .filter(|d| !d.is_empty())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                    .join(".docker")
+            });
+        let d = TlsFiles::in_dir(&dir);
+        let files = TlsFiles {
+            ca: cli.tlscacert.clone().unwrap_or(d.ca),
+            cert: cli.tlscert.clone().or(d.cert),
+            key: cli.tlskey.clone().or(d.key),
+        };
+        client = client.with_tls(&files)?;
+    }
     // `version` shows the client part even without a daemon.
     if !matches!(cli.command, Command::Version(_)) {
         client.negotiate().await?;

@@ -13,10 +13,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("invalid daemon host {0:?}: want unix:///path")]
+    #[error("invalid daemon host {0:?}: want unix:///path or tcp://host:port")]
     BadHost(String),
-    #[error("daemon host {0:?} is not supported by this client: use unix:///path")]
+    #[error("daemon host {0:?} is not supported by this client: use unix:// or tcp://")]
     UnsupportedHost(String),
+    #[error("tls: {0}")]
+    Tls(String),
     #[error("invalid API version {0:?}")]
     BadVersion(String),
     #[error("the daemon's API version {0} is too old: this client needs at least 1.24")]

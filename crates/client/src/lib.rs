@@ -1,4 +1,5 @@
-//! Engine API client: HTTP/1.1 over a UNIX socket, with version
+//! Engine API client: HTTP/1.1 over a UNIX socket or TCP with mutual
+//! TLS, with version
 //! negotiation (`HEAD /_ping`, as the docker client does), JSON helpers,
 //! streamed request and response bodies, and connection upgrades for the
 //! hijacked attach/exec streams.
@@ -6,9 +7,11 @@
 
 mod body;
 mod error;
+mod tls;
 
 pub use body::ReqBody;
 pub use error::Error;
+pub use tls::TlsFiles;
 
 use berth_api_types::query;
 use berth_api_types::version::{MAX_API_VERSION, MIN_API_VERSION};
@@ -22,7 +25,8 @@ use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::PathBuf;
-use tokio::net::UnixStream;
+use std::sync::Arc;
+use tokio::net::{TcpStream, UnixStream};
 
 pub use hyper::Response;
 
@@ -33,18 +37,25 @@ pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Host {
     Unix(PathBuf),
+    /// `host:port`.
+    Tcp(String),
 }
 
 impl Host {
-    /// Parses `unix:///path` (or a bare absolute path).
+    /// Parses `unix:///path`, `tcp://host:port` (or a bare absolute path).
     pub fn parse(s: &str) -> Result<Self, Error> {
         if let Some(p) = s.strip_prefix("unix://") {
             if !p.is_empty() {
                 return Ok(Self::Unix(p.into()));
             }
+        } else if let Some(a) = s.strip_prefix("tcp://") {
+            let a = a.trim_end_matches('/');
+            if a.contains(':') {
+                return Ok(Self::Tcp(a.into()));
+            }
         } else if s.starts_with('/') {
             return Ok(Self::Unix(s.into()));
-        } else if s.starts_with("tcp://") || s.starts_with("ssh://") {
+        } else if s.starts_with("ssh://") || s.starts_with("npipe://") {
             return Err(Error::UnsupportedHost(s.into()));
         }
         Err(Error::BadHost(s.into()))
@@ -67,6 +78,7 @@ impl std::fmt::Display for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Host::Unix(p) => write!(f, "unix://{}", p.display()),
+            Host::Tcp(a) => write!(f, "tcp://{a}"),
         }
     }
 }
@@ -78,7 +90,13 @@ pub struct Client {
     host: Host,
     /// The version in request paths, once negotiated or pinned.
     version: Option<ApiVersion>,
+    /// TLS for a TCP host.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
+
+/// A connection of any kind, for hyper.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 /// What a `/_ping` told.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +111,14 @@ impl Client {
         Self {
             host,
             version: None,
+            tls: None,
         }
+    }
+
+    /// Speaks TLS to a TCP host with these certificates.
+    pub fn with_tls(mut self, files: &TlsFiles) -> Result<Self, Error> {
+        self.tls = Some(tls::client_config(files)?);
+        Ok(self)
     }
 
     pub fn host(&self) -> &Host {
@@ -176,14 +201,29 @@ impl Client {
         u
     }
 
-    async fn connect(&self) -> Result<UnixStream, Error> {
-        let Host::Unix(p) = &self.host;
-        UnixStream::connect(p)
-            .await
-            .map_err(|source| Error::Connect {
-                host: self.host.to_string(),
-                source,
-            })
+    async fn connect(&self) -> Result<Box<dyn Io>, Error> {
+        let fail = |source| Error::Connect {
+            host: self.host.to_string(),
+            source,
+        };
+        match &self.host {
+            Host::Unix(p) => Ok(Box::new(UnixStream::connect(p).await.map_err(fail)?)),
+            Host::Tcp(a) => {
+                let s = TcpStream::connect(a).await.map_err(fail)?;
+                let Some(cfg) = &self.tls else {
+                    return Ok(Box::new(s));
+                };
+                let host = a.rsplit_once(':').map_or(a.as_str(), |(h, _)| h);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                    .map_err(|e| Error::Tls(format!("server name {host:?}: {e}")))?;
+                let tls = tokio_rustls::TlsConnector::from(Arc::clone(cfg))
+                    .connect(name, s)
+                    .await
+                    .map_err(|e| Error::Tls(format!("handshake with {a}: {e}")))?;
+                Ok(Box::new(tls))
+            }
+        }
     }
 
     /// Sends a request to `path` as given (no version prefix), returning
@@ -355,8 +395,12 @@ mod tests {
             Host::parse("unix:///tmp/x.sock").unwrap(),
             Host::Unix("/tmp/x.sock".into())
         );
+        assert_eq!(
+            Host::parse("tcp://1.2.3.4:2376").unwrap(),
+            Host::Tcp("1.2.3.4:2376".into())
+        );
         assert!(matches!(
-            Host::parse("tcp://1.2.3.4:2376"),
+            Host::parse("ssh://me@host"),
             Err(Error::UnsupportedHost(_))
         ));
         assert!(matches!(Host::parse("nope"), Err(Error::BadHost(_))));

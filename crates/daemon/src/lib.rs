@@ -12,6 +12,7 @@ pub mod router;
 pub mod routes;
 pub mod server;
 pub mod service;
+pub mod tls;
 
 pub use config::{Config, Flags};
 pub use error::ApiError;

@@ -1,4 +1,5 @@
-//! Listening and serving: the UNIX socket (mode 0660, group `berth`), the
+//! Listening and serving: the UNIX socket (mode 0660, group `berth`), TCP
+//! with mutual TLS only (`tls.rs`), the
 //! pid file, connections served by hyper with upgrades enabled (for the
 //! hijacked attach and exec streams), and a clean stop on SIGTERM/SIGINT
 //! that removes the socket and the pid file.
@@ -16,7 +17,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::net::UnixListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,8 +29,8 @@ pub enum ServeError {
          (an unauthenticated TCP socket gives root to anyone who can reach it)"
     )]
     TcpWithoutTls(String),
-    #[error("listening on {0} with TLS is not built into this berthd yet; use a unix:// socket")]
-    TlsNotBuilt(String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("pid file found, ensure berthd is not running or delete {0}")]
     Running(PathBuf),
     #[error("another daemon is already listening on {0}")]
@@ -96,12 +97,15 @@ pub async fn serve<B: Backend>(config: &Config, ctx: Arc<Ctx<B>>) -> Result<(), 
         .iter()
         .map(|h| parse_host(h))
         .collect::<Result<Vec<_>, _>>()?;
+    let tls = match &config.tls {
+        Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+            t,
+        )?)),
+        None => None,
+    };
     for a in &addrs {
-        if let ListenAddr::Tcp(t) = a {
-            return Err(match config.tls {
-                None => ServeError::TcpWithoutTls(t.clone()),
-                Some(_) => ServeError::TlsNotBuilt(t.clone()),
-            });
+        if let (ListenAddr::Tcp(t), None) = (a, &tls) {
+            return Err(ServeError::TcpWithoutTls(t.clone()));
         }
     }
     std::fs::create_dir_all(&config.exec_root).map_err(io_err("create", &config.exec_root))?;
@@ -110,12 +114,22 @@ pub async fn serve<B: Backend>(config: &Config, ctx: Arc<Ctx<B>>) -> Result<(), 
     cleanup.0.push(config.pidfile.clone());
     let gid = socket_group(config.group.as_deref())?;
     let mut listeners = Vec::new();
+    let mut tcp_listeners = Vec::new();
     for a in &addrs {
-        if let ListenAddr::Unix(p) = a {
-            let l = bind_unix(p, gid)?;
-            cleanup.0.push(p.clone());
-            tracing::info!("API listen on {}", p.display());
-            listeners.push(l);
+        match a {
+            ListenAddr::Unix(p) => {
+                let l = bind_unix(p, gid)?;
+                cleanup.0.push(p.clone());
+                tracing::info!("API listen on {}", p.display());
+                listeners.push(l);
+            }
+            ListenAddr::Tcp(t) => {
+                let l = TcpListener::bind(t)
+                    .await
+                    .map_err(io_err("bind", Path::new(t)))?;
+                tracing::info!("API listen on {t} (mutual TLS)");
+                tcp_listeners.push(l);
+            }
         }
     }
     let mut term =
@@ -125,6 +139,11 @@ pub async fn serve<B: Backend>(config: &Config, ctx: Arc<Ctx<B>>) -> Result<(), 
     for l in listeners {
         let ctx = Arc::clone(&ctx);
         tasks.spawn(accept_loop(l, ctx));
+    }
+    if let Some(acceptor) = tls {
+        for l in tcp_listeners {
+            tasks.spawn(accept_tls_loop(l, acceptor.clone(), Arc::clone(&ctx)));
+        }
     }
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
@@ -137,30 +156,65 @@ pub async fn serve<B: Backend>(config: &Config, ctx: Arc<Ctx<B>>) -> Result<(), 
 
 async fn accept_loop<B: Backend>(l: UnixListener, ctx: Arc<Ctx<B>>) {
     loop {
-        let stream = match l.accept().await {
-            Ok((s, _)) => s,
-            Err(e) => {
-                tracing::warn!("accept: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
+        match l.accept().await {
+            Ok((s, _)) => {
+                tokio::spawn(serve_conn(s, Arc::clone(&ctx)));
             }
-        };
-        let ctx = Arc::clone(&ctx);
-        tokio::spawn(async move {
-            let svc = service_fn(move |req: hyper::Request<Incoming>| {
+            Err(e) => accept_failed(e).await,
+        }
+    }
+}
+
+/// How long a TCP client has to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn accept_tls_loop<B: Backend>(
+    l: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    ctx: Arc<Ctx<B>>,
+) {
+    loop {
+        match l.accept().await {
+            Ok((s, peer)) => {
+                let acceptor = acceptor.clone();
                 let ctx = Arc::clone(&ctx);
-                async move {
-                    let req = req.map(|b| -> InBody { b.map_err(Into::into).boxed() });
-                    Ok::<_, Infallible>(router::handle(&ctx, req).await)
-                }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades();
-            if let Err(e) = conn.await {
-                tracing::debug!("connection: {e}");
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(s)).await {
+                        Ok(Ok(tls)) => serve_conn(tls, ctx).await,
+                        Ok(Err(e)) => tracing::info!("tls handshake with {peer}: {e}"),
+                        Err(_) => tracing::info!("tls handshake with {peer}: timed out"),
+                    }
+                });
             }
-        });
+            Err(e) => accept_failed(e).await,
+        }
+    }
+}
+
+/// Backs off after a failed accept (out of file descriptors, say).
+async fn accept_failed(e: io::Error) {
+    tracing::warn!("accept: {e}");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+}
+
+/// Serves one connection with HTTP/1.1, upgrades enabled.
+async fn serve_conn<B, IO>(io: IO, ctx: Arc<Ctx<B>>)
+where
+    B: Backend,
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req: hyper::Request<Incoming>| {
+        let ctx = Arc::clone(&ctx);
+        async move {
+            let req = req.map(|b| -> InBody { b.map_err(Into::into).boxed() });
+            Ok::<_, Infallible>(router::handle(&ctx, req).await)
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
+    if let Err(e) = conn.await {
+        tracing::debug!("connection: {e}");
     }
 }
 
