@@ -369,6 +369,13 @@ impl VolumeStore {
         };
         let host = create_in_root(rootfs, target, kind)?;
         let dest = container_path(rootfs, &host)?;
+        // `/data -> /` in the image would put the mount over the root.
+        if dest == Path::new("/") {
+            return Err(Error::spec(
+                &m.spec.target,
+                "resolves to the container's root directory",
+            ));
+        }
         Ok(oci_mount(m, dest, source))
     }
 

@@ -511,3 +511,30 @@ fn leftovers_of_a_crash_are_not_volumes_and_are_cleared() {
     create(&store, "ghost1", &[]);
     assert!(!store.data_path("ghost1").join("old").exists());
 }
+
+#[test]
+fn a_mount_point_resolving_to_the_root_is_refused() {
+    if !private_mounts() {
+        return;
+    }
+    let s = Scratch::new();
+    let rootfs = s.path().join("rootfs");
+    std::fs::create_dir(&rootfs).unwrap();
+    symlink("/", rootfs.join("data")).unwrap();
+    symlink("../..", rootfs.join("up")).unwrap();
+    let store = VolumeStore::open(&s.path().join("root")).unwrap();
+    for target in ["/data", "/up"] {
+        let plan = combine(&MountRequest {
+            binds: vec![parse_volume(&format!("rootvol:{target}")).unwrap()],
+            ..Default::default()
+        })
+        .unwrap();
+        let mounts = store.prepare("c1", &plan, Some(&rootfs)).unwrap();
+        let e = store.activate("c1", &mounts, &rootfs).unwrap_err();
+        assert!(
+            matches!(&e, Error::Spec { spec, .. } if spec == target),
+            "{e}"
+        );
+        store.release("c1", &mounts, true).unwrap();
+    }
+}

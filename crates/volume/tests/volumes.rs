@@ -299,3 +299,25 @@ fn prepare_refuses_missing_mount_source_and_rolls_back() {
         ["early"]
     );
 }
+
+#[test]
+fn concurrent_references_are_all_counted() {
+    let s = Scratch::new();
+    let store = VolumeStore::open(s.path()).unwrap();
+    named(&store, "shared1", &[]);
+    std::thread::scope(|t| {
+        for i in 0..8 {
+            let store = &store;
+            t.spawn(move || {
+                for j in 0..10 {
+                    store.add_user("shared1", &format!("c{i}-{j}")).unwrap();
+                }
+                for j in 0..5 {
+                    store.remove_user("shared1", &format!("c{i}-{j}")).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(store.users("shared1").unwrap().len(), 40);
+    assert_eq!(store.usage("shared1").unwrap().ref_count, 40);
+}
