@@ -533,3 +533,95 @@ fn tcp_needs_mutual_tls() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn events_past_and_live_then_prune() {
+    if !ready() {
+        return;
+    }
+    let d = Daemon::start();
+    let tar = busybox_tar(d.dir.path());
+    ok(
+        d.docker(&["import", tar.to_str().expect("utf-8"), "busybox:latest"]),
+        "docker import",
+    );
+    ok(d.docker(&["tag", "busybox", "e2e/ev:1"]), "docker tag");
+    let until = (unix_now() + 1).to_string();
+    let past = ok(
+        d.docker(&[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            &until,
+            "--filter",
+            "type=image",
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+        ]),
+        "docker events (past)",
+    );
+    assert_eq!(
+        past.lines().collect::<Vec<_>>(),
+        ["image import busybox:latest", "image tag e2e/ev:1"],
+        "{past}"
+    );
+    let berth_past = ok(
+        d.berth(&[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            &until,
+            "--filter",
+            "event=tag",
+            "--format",
+            "{{.Action}}",
+        ]),
+        "berth events (past)",
+    );
+    assert_eq!(berth_past.trim(), "tag");
+    // Live: a subscriber sees a tag made after it connected.
+    let mut live = Command::new(bin_dir().join("berth"))
+        .args([
+            "events",
+            "--filter",
+            "event=untag",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}}",
+        ])
+        .env("BERTH_HOST", d.host())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("berth events");
+    let t0 = Instant::now();
+    while d.get("/info").contains("\"NEventsListener\":0") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "events subscriber never connected"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    ok(d.docker(&["rmi", "e2e/ev:1"]), "docker rmi");
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(live.stdout.take().expect("stdout"));
+    std::io::BufRead::read_line(&mut out, &mut line).expect("read event");
+    let _ = live.kill();
+    let _ = live.wait();
+    assert_eq!(line.trim(), "untag e2e/ev:1");
+    // prune -a removes the image no container uses.
+    let pruned = ok(
+        d.berth(&["image", "prune", "-a", "-f"]),
+        "berth image prune",
+    );
+    assert!(pruned.contains("Deleted Images:"), "{pruned}");
+    assert!(pruned.contains("Total reclaimed space:"), "{pruned}");
+    assert_eq!(ok(d.docker(&["images", "-q"]), "docker images").trim(), "");
+}
+
+/// Seconds since the epoch.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

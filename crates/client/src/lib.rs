@@ -325,6 +325,43 @@ impl Client {
     }
 }
 
+/// A hijacked connection: after `101 UPGRADED` the socket is a raw
+/// bidirectional byte stream (attach, exec start).
+pub type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
+
+impl Client {
+    /// Sends a request that asks to take over the connection
+    /// (`Connection: Upgrade`, `Upgrade: tcp`, as the docker client does for
+    /// attach and exec start). Returns the response headers (the
+    /// `Content-Type` tells raw from multiplexed streams) and the raw
+    /// stream. A status other than 101 is an error.
+    pub async fn upgrade(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: ReqBody,
+        headers: &[(&str, &str)],
+    ) -> Result<(hyper::HeaderMap, Upgraded), Error> {
+        let mut h: Vec<(&str, &str)> = vec![("connection", "Upgrade"), ("upgrade", "tcp")];
+        h.extend_from_slice(headers);
+        let url = self.url(path, query);
+        let resp = self.send_raw(method, &url, body, &h).await?;
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            if resp.status().is_client_error() || resp.status().is_server_error() {
+                return Err(error::from_response(resp).await);
+            }
+            return Err(Error::Request(format!(
+                "unable to upgrade to tcp, received {}",
+                resp.status().as_u16()
+            )));
+        }
+        let headers = resp.headers().clone();
+        let io = hyper::upgrade::on(resp).await.map_err(Error::Http)?;
+        Ok((headers, TokioIo::new(io)))
+    }
+}
+
 /// The whole body of a response.
 pub async fn read_all(resp: Response<Incoming>) -> Result<Bytes, Error> {
     Ok(resp
@@ -408,6 +445,59 @@ mod tests {
             Host::from_env(Some("unix:///a")).unwrap().to_string(),
             "unix:///a"
         );
+    }
+
+    #[tokio::test]
+    async fn upgrade_hands_over_the_raw_stream() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = std::env::temp_dir().join(format!("berth-client-up-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("s.sock");
+        let _ = std::fs::remove_file(&sock);
+        let l = tokio::net::UnixListener::bind(&sock).unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut req = Vec::new();
+            let mut b = [0u8; 1];
+            while !req.ends_with(b"\r\n\r\n") {
+                s.read_exact(&mut b).await.unwrap();
+                req.push(b[0]);
+            }
+            let req = String::from_utf8(req).unwrap().to_lowercase();
+            assert!(
+                req.starts_with("post /v1.47/containers/x/attach?stream=1 "),
+                "{req}"
+            );
+            assert!(req.contains("upgrade: tcp"), "{req}");
+            s.write_all(
+                b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n\
+                  Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+            )
+            .await
+            .unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).await.unwrap();
+            s.write_all(&buf).await.unwrap();
+        });
+        let mut c = Client::new(Host::Unix(sock.clone()));
+        c.pin_version(MAX_API_VERSION);
+        let (h, mut io) = c
+            .upgrade(
+                Method::POST,
+                "/containers/x/attach",
+                &[("stream", "1".into())],
+                ReqBody::Empty,
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(h["content-type"], "application/vnd.docker.raw-stream");
+        io.write_all(b"ping").await.unwrap();
+        let mut back = [0u8; 4];
+        io.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"ping");
+        server.await.unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
