@@ -668,10 +668,14 @@ impl NetworkManager {
         st.nets.insert(id.to_string(), net);
         self.refresh_dns(st, id);
         if ep.ports.is_empty() {
-            Ok(())
-        } else {
-            self.sync_firewall(st, false)
+            return Ok(());
         }
+        self.sync_firewall(st, false)?;
+        if ep.ports.iter().any(|p| p.proto == Proto::Udp) {
+            // After the DNAT rule is gone, so no new entry can appear.
+            forget_udp_flows(std::iter::once(ep.ipv4.addr).chain(ep.ipv6.map(|c| c.addr)))?;
+        }
+        Ok(())
     }
 
     /// After a daemon start: drops endpoints of containers for which
@@ -946,6 +950,18 @@ fn bindable(proto: Proto, host_ip: Option<IpAddr>, port: u16) -> bool {
         Proto::Udp => std::net::UdpSocket::bind((ip, port)).is_ok(),
         Proto::Sctp => true,
     }
+}
+
+/// Drops the UDP conntrack entries NATed to `addrs` (see
+/// [`Netlink::delete_conntrack_to`]), as docker does when it unpublishes.
+fn forget_udp_flows(addrs: impl Iterator<Item = IpAddr>) -> Result<()> {
+    const IPPROTO_UDP: u8 = 17;
+    let mut nf = Netlink::open_netfilter().map_err(Error::netlink("open socket", "conntrack"))?;
+    for a in addrs {
+        nf.delete_conntrack_to(a, IPPROTO_UDP)
+            .map_err(Error::netlink("delete conntrack entries to", a.to_string()))?;
+    }
+    Ok(())
 }
 
 fn write_sysctl(key: &str, value: &str) -> Result<()> {

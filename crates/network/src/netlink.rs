@@ -89,16 +89,95 @@ pub struct Netlink {
 }
 
 impl Netlink {
-    /// A socket in the caller's network namespace.
+    /// A routing socket in the caller's network namespace.
     pub fn open() -> io::Result<Self> {
+        Self::open_proto(SockProtocol::NetlinkRoute)
+    }
+
+    /// A netfilter socket (conntrack) in the caller's network namespace.
+    pub fn open_netfilter() -> io::Result<Self> {
+        Self::open_proto(SockProtocol::NetlinkNetFilter)
+    }
+
+    fn open_proto(proto: SockProtocol) -> io::Result<Self> {
         let fd = socket(
             AddressFamily::Netlink,
             SockType::Raw,
             SockFlag::SOCK_CLOEXEC,
-            SockProtocol::NetlinkRoute,
+            proto,
         )?;
         bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))?;
         Ok(Netlink { fd, seq: 1 })
+    }
+
+    /// Deletes the conntrack entries of protocol `proto` (17 for UDP) whose
+    /// replies come from `ip`: the flows NATed to a container that is
+    /// gone. Without this, a UDP client that keeps sending from the same
+    /// port stays bound to the old container until the entry times out,
+    /// even after the port was published again elsewhere. Needs a socket
+    /// from [`Self::open_netfilter`]; returns how many entries went.
+    pub fn delete_conntrack_to(&mut self, ip: IpAddr, proto: u8) -> io::Result<usize> {
+        const NFNL_SUBSYS_CTNETLINK: u16 = 1;
+        const IPCTNL_MSG_CT_GET: u16 = 1;
+        const IPCTNL_MSG_CT_DELETE: u16 = 2;
+        const CTA_TUPLE_ORIG: u16 = 1;
+        const CTA_TUPLE_REPLY: u16 = 2;
+        const CTA_TUPLE_IP: u16 = 1;
+        const CTA_TUPLE_PROTO: u16 = 2;
+        const CTA_PROTO_NUM: u16 = 1;
+        // CTA_IP_V4_SRC and CTA_IP_V6_SRC.
+        let (family, want, src_attr) = match ip {
+            IpAddr::V4(a) => (AF_INET, a.octets().to_vec(), 1),
+            IpAddr::V6(a) => (AF_INET6, a.octets().to_vec(), 3),
+        };
+        // nfgenmsg: family, version 0, resource id 0.
+        let nfgen = vec![family, 0, 0, 0];
+        let entries = self.dump((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET, &nfgen)?;
+        let mut deleted = 0;
+        for e in entries {
+            let Some(body) = e.get(4..) else { continue };
+            let mut orig = None;
+            let mut matches = false;
+            for (ty, data) in attrs(body) {
+                match ty {
+                    CTA_TUPLE_ORIG => orig = Some(data),
+                    CTA_TUPLE_REPLY => {
+                        let mut src_ok = false;
+                        let mut proto_ok = false;
+                        for (t, d) in attrs(data) {
+                            match t {
+                                CTA_TUPLE_IP => {
+                                    src_ok = attrs(d).any(|(a, v)| a == src_attr && v == want)
+                                }
+                                CTA_TUPLE_PROTO => {
+                                    proto_ok =
+                                        attrs(d).any(|(a, v)| a == CTA_PROTO_NUM && v == [proto])
+                                }
+                                _ => {}
+                            }
+                        }
+                        matches = src_ok && proto_ok;
+                    }
+                    _ => {}
+                }
+            }
+            let (true, Some(orig)) = (matches, orig) else {
+                continue;
+            };
+            let mut b = Attrs::new(nfgen.clone());
+            b.bytes(CTA_TUPLE_ORIG | NLA_F_NESTED, orig);
+            match self.request(
+                (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE,
+                0,
+                &b.buf,
+            ) {
+                Ok(()) => deleted += 1,
+                // Expired between the dump and the delete.
+                Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(deleted)
     }
 
     /// A socket in the network namespace of `ns` (for example

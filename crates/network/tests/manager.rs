@@ -324,8 +324,39 @@ fn udp_port_ranges_and_host_ip() {
     );
     // Bound to 127.0.0.1 only: not published on the bridge address.
     assert_eq!(udp_ask(SocketAddr::new(ip("10.238.0.1"), lo)), None);
+    // A client that keeps its source port follows the port to a new
+    // container: the old flow's conntrack entry went with the old one.
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    let to = SocketAddr::new(ip("127.0.0.1"), any);
+    client.send_to(b"1", to).unwrap();
+    let mut buf = [0u8; 64];
+    let n = client.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"echo:1");
     fx.mgr.detach("udp", "121212121212").unwrap();
-    assert_eq!(udp_ask(SocketAddr::new(ip("127.0.0.1"), any)), None);
+    assert_eq!(udp_ask(to), None);
+    let ns2 = Netns::new("mv");
+    let p2 = ns2.path();
+    udp_echo(&ns2, 5300);
+    let mut req = attach("udp", "343434343434", "v", &ns2, &p2);
+    // Another address: the old flow could not reach it by chance.
+    req.ipv4 = Some(ip("10.238.0.50"));
+    req.ports = vec![PortRequest {
+        proto: Proto::Udp,
+        host_ip: None,
+        host_port: any,
+        host_port_end: 0,
+        container_port: 5300,
+    }];
+    let ep2 = fx.mgr.attach(req).unwrap();
+    assert_ne!(ep2.ipv4.addr, ep.ipv4.addr);
+    client.send_to(b"2", to).unwrap();
+    let n = client
+        .recv(&mut buf)
+        .expect("the same client flow reaches the new container");
+    assert_eq!(&buf[..n], b"echo:2");
 }
 
 #[test]
