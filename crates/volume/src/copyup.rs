@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{
-    AtFlags, FileType, Gid, Mode, OFlags, Stat, Timespec, Timestamps, Uid, XattrFlags,
+    AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Stat, Timespec, Timestamps, Uid, XattrFlags,
 };
 use rustix::io::Errno;
 
@@ -97,7 +97,8 @@ impl Copier {
         let key = (st.st_dev, st.st_ino);
         if kind != FileType::Directory && st.st_nlink > 1 {
             if let Some(first) = self.links.get(&key) {
-                return rustix::fs::linkat(&self.dst_root_fd, first, ddir, name, AtFlags::empty())
+                return self
+                    .link_to(first, ddir, name)
                     .map_err(io_err("link", &dpath));
             }
             self.links.insert(key, rel.to_path_buf());
@@ -152,6 +153,28 @@ impl Copier {
             FileType::Unknown => {}
         }
         Ok(())
+    }
+}
+
+impl Copier {
+    /// Hard-links the earlier copy `first` (relative to the destination
+    /// root) as `name` in `ddir`. Its parent is reached with
+    /// `RESOLVE_NO_SYMLINKS`, so a container racing on a shared volume
+    /// cannot swap a directory for a symlink and have us link a file from
+    /// elsewhere into the volume.
+    fn link_to(&self, first: &Path, ddir: &OwnedFd, name: &OsStr) -> rustix::io::Result<()> {
+        let base = first.file_name().unwrap_or_default();
+        let parent = match first.parent().filter(|p| !p.as_os_str().is_empty()) {
+            None => rustix::io::dup(&self.dst_root_fd)?,
+            Some(p) => rustix::fs::openat2(
+                &self.dst_root_fd,
+                p,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+            )?,
+        };
+        rustix::fs::linkat(&parent, base, ddir, name, AtFlags::empty())
     }
 }
 

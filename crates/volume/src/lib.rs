@@ -26,9 +26,13 @@
 //!     tmpfs: tmpfs.iter().map(|(p, o)| tmpfs_entry(p, o)).collect()?,
 //!     image_volumes: image_config.volumes + config.volumes,
 //! };
+//! // rootfs: the container's root file system, mounted (overlay merged
+//! // dir) in the daemon's namespace; None skips copy-up.
 //! let mounts = store.prepare(&id, &combine(&req)?, Some(&rootfs))?;
 //! let inspect = inspect_mounts(&mounts);                   // inspect "Mounts"
-//! // start: OCI mounts for config.json (after the default /proc, /dev… mounts)
+//! // start, rootfs mounted: OCI mounts to append to config.json after the
+//! // default /proc, /dev… mounts; destinations are already resolved
+//! // inside the rootfs and their mount points exist.
 //! let oci = store.activate(&id, &mounts, &rootfs)?;
 //! // stop / exit
 //! store.deactivate(&id, &mounts)?;
