@@ -17,7 +17,7 @@ mod runtime;
 mod server;
 
 use berth_shim_proto::{encode_response, ErrorCode, Response, ShimConfig, CONFIG_NAME};
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signal::SigmaskHow;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -54,16 +54,25 @@ pub enum Error {
 }
 
 impl Error {
-    /// The class of failure, for the engine's status codes.
+    /// The class of failure, for the engine's status codes. A command that
+    /// cannot be run is the user's mistake (docker answers 400 or 404).
     pub fn code(&self) -> ErrorCode {
+        let text = error_chain(self);
+        if text.contains("executable file not found")
+            || text.contains("no such file or directory")
+            || text.contains("No such file or directory")
+            || text.contains("permission denied")
+            || text.contains("Permission denied")
+        {
+            return ErrorCode::Invalid;
+        }
         match self {
-            Error::Runtime(runtime::Error::Failed { msg, .. })
-                if msg.contains("executable file not found")
-                    || msg.contains("no such file or directory")
-                    || msg.contains("permission denied") =>
-            {
-                ErrorCode::Invalid
-            }
+            Error::Runtime(runtime::Error::Builtin { source, .. }) => match source.kind() {
+                berth_base::ErrorKind::NotFound => ErrorCode::NotFound,
+                berth_base::ErrorKind::Invalid => ErrorCode::Invalid,
+                berth_base::ErrorKind::Conflict => ErrorCode::Conflict,
+                _ => ErrorCode::Internal,
+            },
             _ => ErrorCode::Internal,
         }
     }
@@ -164,15 +173,9 @@ fn mount_rootfs(cfg: &ShimConfig) -> Result<(), Error> {
 fn setup(dir: &Path) -> Result<server::Shim, Error> {
     nix::unistd::setsid().map_err(sys("setsid"))?;
     nix::sys::prctl::set_child_subreaper(true).map_err(sys("prctl PR_SET_CHILD_SUBREAPER"))?;
-    let mut mask = SigSet::empty();
-    for s in [
-        Signal::SIGCHLD,
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGHUP,
-    ] {
-        mask.add(s);
-    }
+    // SIGTERM, SIGINT and SIGHUP keep their default action: the shim has
+    // its own session, so only a deliberate signal reaches it.
+    let mask = runtime::blocked_signals();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
         .map_err(sys("sigprocmask"))?;
     let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
@@ -197,14 +200,12 @@ fn setup(dir: &Path) -> Result<server::Shim, Error> {
         None => None,
     };
     let rt = match &cfg.runtime {
-        berth_shim_proto::RuntimeKind::External { path, root } => {
-            runtime::External::new(path.clone(), root.clone(), dir.join("runtime.log"))
-        }
-        berth_shim_proto::RuntimeKind::Builtin { root } => runtime::External::new(
-            builtin_runtime_path(),
-            root.clone(),
-            dir.join("runtime.log"),
+        berth_shim_proto::RuntimeKind::External { path, root } => runtime::Runtime::External(
+            runtime::External::new(path.clone(), root.clone(), dir.join("runtime.log")),
         ),
+        berth_shim_proto::RuntimeKind::Builtin { root } => {
+            runtime::Runtime::Builtin(berth_runtime::Runtime::new(root))
+        }
     };
     let mut shim = server::Shim::new(cfg, dir.to_owned(), rt, listener, sigfd, log);
     if let Err(e) = shim.start_container() {
@@ -212,15 +213,6 @@ fn setup(dir: &Path) -> Result<server::Shim, Error> {
         return Err(e);
     }
     Ok(shim)
-}
-
-/// Until the runtime library is linked in, "builtin" runs the
-/// `berth-runtime` binary installed next to the shim.
-fn builtin_runtime_path() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join("berth-runtime")))
-        .unwrap_or_else(|| PathBuf::from("berth-runtime"))
 }
 
 /// `berth-shim run <dir>`: start the container, answer on stdout, then

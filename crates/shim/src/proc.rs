@@ -52,16 +52,16 @@ impl PendingIo {
     pub(crate) fn new(
         tty: bool,
         open_stdin: bool,
-        console_path: std::path::PathBuf,
+        console_path: Option<std::path::PathBuf>,
     ) -> io::Result<(Self, ChildStdio)> {
         if tty {
-            let console = ConsoleSocket::bind(console_path)?;
+            let console = console_path.map(ConsoleSocket::bind).transpose()?;
             return Ok((
                 Self {
                     tty,
                     stdin: None,
                     outs: [None, None],
-                    console: Some(console),
+                    console,
                 },
                 ChildStdio::default(),
             ));
@@ -91,10 +91,12 @@ impl PendingIo {
         ))
     }
 
-    /// The process exists with `pid`: collect the pty master if any.
+    /// The process exists with `pid`: collect the pty master if any (from
+    /// the runtime, or from the console socket).
     pub(crate) fn finish(
         self,
         pid: i32,
+        master: Option<OwnedFd>,
         open_stdin: bool,
         size: Option<(u16, u16)>,
     ) -> Result<Proc, crate::Error> {
@@ -108,8 +110,12 @@ impl PendingIo {
             master: None,
             exited: None,
         };
-        if let Some(console) = self.console {
-            let master = console.receive()?;
+        let master = match (master, self.console) {
+            (Some(m), _) => Some(m),
+            (None, Some(console)) => Some(console.receive()?),
+            (None, None) => None,
+        };
+        if let Some(master) = master {
             let io = |source| crate::Error::Io {
                 what: "set up the pty master",
                 source,

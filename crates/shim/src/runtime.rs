@@ -1,6 +1,6 @@
-//! Driving the OCI runtime. The external form runs a binary with runc's
-//! command line (runc, crun, berth-runtime); its errors are read from the
-//! runtime's JSON log so they can be reported to the user.
+//! Driving the OCI runtime: berth-runtime linked in (the default: no
+//! second binary is executed on the hot path), or an external binary with
+//! runc's command line (runc, crun) whose errors are read from its JSON log.
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -28,6 +28,12 @@ pub enum Error {
         path: PathBuf,
         #[source]
         source: io::Error,
+    },
+    #[error("runtime {action}")]
+    Builtin {
+        action: &'static str,
+        #[source]
+        source: berth_runtime::Error,
     },
     #[error("read pid file {path}")]
     PidFile {
@@ -316,5 +322,188 @@ impl External {
                 msg: e.to_string(),
             })?;
         Ok(v.get("data").cloned().unwrap_or(v))
+    }
+}
+
+/// The runtime a shim drives.
+pub(crate) enum Runtime {
+    Builtin(berth_runtime::Runtime),
+    External(External),
+}
+
+fn builtin(action: &'static str) -> impl FnOnce(berth_runtime::Error) -> Error {
+    move |source| Error::Builtin { action, source }
+}
+
+fn fds(io: ChildStdio) -> Result<[OwnedFd; 3], Error> {
+    let null = |f: Option<OwnedFd>| -> Result<OwnedFd, Error> {
+        match f {
+            Some(f) => Ok(f),
+            None => File::options()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .map(OwnedFd::from)
+                .map_err(|source| Error::Spawn {
+                    runtime: PathBuf::from("berth-runtime"),
+                    action: "open /dev/null",
+                    source,
+                }),
+        }
+    };
+    Ok([null(io.stdin)?, null(io.stdout)?, null(io.stderr)?])
+}
+
+/// Signals the shim keeps blocked (for its signalfd); they are unblocked
+/// while the linked runtime forks, so the container does not inherit them
+/// blocked.
+pub(crate) fn blocked_signals() -> nix::sys::signal::SigSet {
+    let mut mask = nix::sys::signal::SigSet::empty();
+    mask.add(nix::sys::signal::Signal::SIGCHLD);
+    mask
+}
+
+fn unblocked<T>(f: impl FnOnce() -> T) -> T {
+    use nix::sys::signal::{sigprocmask, SigmaskHow};
+    let mask = blocked_signals();
+    let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
+    let r = f();
+    let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None);
+    r
+}
+
+impl Runtime {
+    /// Whether this runtime hands a pty master over a console socket (the
+    /// linked one returns it directly).
+    pub(crate) fn needs_console_socket(&self) -> bool {
+        matches!(self, Runtime::External(_))
+    }
+
+    /// Create the container; returns its init's pid and, from the linked
+    /// runtime, the pty master.
+    pub(crate) fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        pid_file: &Path,
+        console: Option<&ConsoleSocket>,
+        io: ChildStdio,
+    ) -> Result<(i32, Option<OwnedFd>), Error> {
+        match self {
+            Runtime::External(x) => {
+                x.create(id, bundle, pid_file, console, io)?;
+                Ok((read_pid(pid_file)?, None))
+            }
+            Runtime::Builtin(rt) => {
+                let mut opts = berth_runtime::CreateOptions::new(bundle);
+                opts.stdio = Some(fds(io)?);
+                let c = unblocked(|| rt.create(id, opts)).map_err(builtin("create"))?;
+                Ok((c.pid, c.pty_master))
+            }
+        }
+    }
+
+    /// Start a process in the container; like `create`.
+    pub(crate) fn exec(
+        &self,
+        id: &str,
+        process: &serde_json::Value,
+        spec_file: &Path,
+        pid_file: &Path,
+        console: Option<&ConsoleSocket>,
+        io: ChildStdio,
+    ) -> Result<(i32, Option<OwnedFd>), Error> {
+        match self {
+            Runtime::External(x) => {
+                fs::write(spec_file, serde_json::to_vec(process).unwrap_or_default()).map_err(
+                    |source| Error::Spawn {
+                        runtime: x.path.clone(),
+                        action: "write the exec process spec",
+                        source,
+                    },
+                )?;
+                let r = x.exec(id, spec_file, pid_file, console, io);
+                let _ = fs::remove_file(spec_file);
+                r?;
+                let pid = read_pid(pid_file);
+                let _ = fs::remove_file(pid_file);
+                Ok((pid?, None))
+            }
+            Runtime::Builtin(rt) => {
+                // runc runs a process without a user as root; oci-spec wants it.
+                let mut process = process.clone();
+                if process.get("user").is_none() {
+                    process["user"] = serde_json::json!({"uid": 0, "gid": 0});
+                }
+                let process: oci_spec::runtime::Process =
+                    serde_json::from_value(process).map_err(|e| Error::Failed {
+                        action: "exec",
+                        msg: format!("bad process: {e}"),
+                    })?;
+                let opts = berth_runtime::ExecOptions {
+                    process,
+                    pid_file: None,
+                    console_socket: None,
+                    preserve_fds: 0,
+                    stdio: Some(fds(io)?),
+                };
+                let c = unblocked(|| rt.exec(id, opts)).map_err(builtin("exec"))?;
+                Ok((c.pid, c.pty_master))
+            }
+        }
+    }
+
+    pub(crate) fn start(&self, id: &str) -> Result<(), Error> {
+        match self {
+            Runtime::External(x) => x.start(id),
+            Runtime::Builtin(rt) => rt.start(id).map_err(builtin("start")),
+        }
+    }
+
+    pub(crate) fn delete(&self, id: &str) -> Result<(), Error> {
+        match self {
+            Runtime::External(x) => x.delete(id),
+            Runtime::Builtin(rt) => rt.delete(id, true).map_err(builtin("delete")),
+        }
+    }
+
+    pub(crate) fn pause(&self, id: &str) -> Result<(), Error> {
+        match self {
+            Runtime::External(x) => x.pause(id),
+            Runtime::Builtin(rt) => rt.pause(id).map_err(builtin("pause")),
+        }
+    }
+
+    pub(crate) fn resume(&self, id: &str) -> Result<(), Error> {
+        match self {
+            Runtime::External(x) => x.resume(id),
+            Runtime::Builtin(rt) => rt.resume(id).map_err(builtin("resume")),
+        }
+    }
+
+    pub(crate) fn kill_all(&self, id: &str, signal: i32) -> Result<(), Error> {
+        match self {
+            Runtime::External(x) => x.kill_all(id, signal),
+            Runtime::Builtin(rt) => {
+                let sig =
+                    nix::sys::signal::Signal::try_from(signal).map_err(|_| Error::Failed {
+                        action: "kill",
+                        msg: format!("invalid signal {signal}"),
+                    })?;
+                rt.kill(id, sig, true).map_err(builtin("kill"))
+            }
+        }
+    }
+
+    /// Resource usage (runc's `events --stats` data); the linked runtime
+    /// leaves this to the engine, which reads the cgroup itself.
+    pub(crate) fn stats(&self, id: &str) -> Result<serde_json::Value, Error> {
+        match self {
+            Runtime::External(x) => x.stats(id),
+            Runtime::Builtin(_) => Err(Error::Failed {
+                action: "stats",
+                msg: "the engine reads the cgroup of a berth-runtime container".into(),
+            }),
+        }
     }
 }

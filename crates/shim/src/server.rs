@@ -4,7 +4,7 @@
 
 use crate::logfile::LogFile;
 use crate::proc::{resize, write_some, PendingIo, Proc};
-use crate::runtime::{read_pid, External};
+use crate::runtime::Runtime;
 use crate::Error;
 use berth_base::fsutil::atomic_write;
 use berth_shim_proto::jsonlog::Stream;
@@ -31,6 +31,8 @@ const MAX_CLIENT_BUF: usize = 8 << 20;
 const EXIT_LINGER: Duration = Duration::from_secs(5);
 /// Docker's restart back-off: start at 100 ms, double, cap at 1 min, reset
 /// after a run of 10 s.
+/// Exits of unknown children remembered for a process being registered.
+const MAX_UNCLAIMED: usize = 16;
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const BACKOFF_RESET: Duration = Duration::from_secs(10);
@@ -112,13 +114,14 @@ enum Token {
 pub(crate) struct Shim {
     cfg: ShimConfig,
     dir: PathBuf,
-    rt: External,
+    rt: Runtime,
     listener: UnixListener,
     sigfd: SignalFd,
     log: Option<LogFile>,
     init: Option<Proc>,
     execs: Vec<Option<ExecProc>>,
     exec_done: HashMap<String, (i32, i32)>,
+    unclaimed: Vec<(i32, i32, Instant)>,
     conns: Vec<Option<Conn>>,
     status: Status,
     started_at: time::UnixNanos,
@@ -145,7 +148,7 @@ impl Shim {
     pub(crate) fn new(
         cfg: ShimConfig,
         dir: PathBuf,
-        rt: External,
+        rt: Runtime,
         listener: UnixListener,
         sigfd: SignalFd,
         log: Option<LogFile>,
@@ -161,6 +164,7 @@ impl Shim {
             init: None,
             execs: Vec::new(),
             exec_done: HashMap::new(),
+            unclaimed: Vec::new(),
             conns: Vec::new(),
             status: Status::Stopped,
             started_at: 0,
@@ -196,31 +200,36 @@ impl Shim {
 
     /// Create and start the container, with fresh stdio.
     pub(crate) fn start_container(&mut self) -> Result<(), Error> {
-        let (pending, child) = PendingIo::new(
-            self.cfg.tty,
-            self.cfg.open_stdin,
-            self.dir.join("console.sock"),
-        )
-        .map_err(|source| Error::Io {
-            what: "create the container's stdio",
-            source,
-        })?;
+        let console = self
+            .rt
+            .needs_console_socket()
+            .then(|| self.dir.join("console.sock"));
+        let (pending, child) =
+            PendingIo::new(self.cfg.tty, self.cfg.open_stdin, console).map_err(|source| {
+                Error::Io {
+                    what: "create the container's stdio",
+                    source,
+                }
+            })?;
         let pid_file = self.dir.join("init.pid");
-        self.rt.create(
+        let created = self.rt.create(
             &self.cfg.id,
             &self.cfg.bundle,
             &pid_file,
             pending.console.as_ref(),
             child,
-        )?;
+        );
+        // A child may have exited while SIGCHLD was unblocked.
+        self.reap();
+        let (pid, master) = created?;
         let result = (|| {
-            let pid = read_pid(&pid_file)?;
-            let proc = pending.finish(pid, self.cfg.open_stdin, self.cfg.console_size)?;
+            let proc = pending.finish(pid, master, self.cfg.open_stdin, self.cfg.console_size)?;
             self.rt.start(&self.cfg.id)?;
             Ok::<_, Error>(proc)
         })();
         match result {
-            Ok(proc) => {
+            Ok(mut proc) => {
+                proc.exited = self.claim(proc.pid);
                 self.init = Some(proc);
                 self.status = Status::Running;
                 self.started_at = time::now();
@@ -360,6 +369,10 @@ impl Shim {
 
     fn on_signal(&mut self) {
         while let Ok(Some(_)) = self.sigfd.read_signal() {}
+        self.reap();
+    }
+
+    fn reap(&mut self) {
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
@@ -368,17 +381,35 @@ impl Shim {
                         continue;
                     };
                     let now = Instant::now();
+                    let mut claimed = false;
                     if let Some(p) = self.init.as_mut().filter(|p| p.pid == pid) {
                         p.exited = Some((code, now));
+                        claimed = true;
                     }
                     for e in self.execs.iter_mut().flatten() {
                         if e.proc.pid == pid {
                             e.proc.exited = Some((code, now));
+                            claimed = true;
                         }
+                    }
+                    if !claimed {
+                        // Maybe a process we are about to register (it can
+                        // exit before the runtime call that made it returns).
+                        if self.unclaimed.len() >= MAX_UNCLAIMED {
+                            self.unclaimed.remove(0);
+                        }
+                        self.unclaimed.push((pid, code, now));
                     }
                 }
             }
         }
+    }
+
+    /// An exit reaped before its process was registered.
+    fn claim(&mut self, pid: i32) -> Option<(i32, Instant)> {
+        let i = self.unclaimed.iter().position(|&(p, _, _)| p == pid)?;
+        let (_, code, at) = self.unclaimed.remove(i);
+        Some((code, at))
     }
 
     fn accept(&mut self) {
@@ -479,9 +510,15 @@ impl Shim {
         if rev.contains(PollFlags::POLLOUT) {
             c.flush();
         }
-        if !rev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
-            || c.read_eof
-        {
+        if c.read_eof {
+            // POLLHUP: the peer closed both ways, nobody will read our
+            // output; without this the hang-up would wake us forever.
+            if rev.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
+                c.dead = true;
+            }
+            return;
+        }
+        if !rev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
             return;
         }
         let mut buf = [0u8; 4096];
@@ -826,46 +863,39 @@ impl Shim {
             .unwrap_or(self.execs.len());
         let spec = self.dir.join(format!("exec-{n}.json"));
         let pid_file = self.dir.join(format!("exec-{n}.pid"));
+        let console = self
+            .rt
+            .needs_console_socket()
+            .then(|| self.dir.join(format!("exec-{n}.sock")));
         let result = (|| {
             let (pending, child) =
-                PendingIo::new(tty, stdin, self.dir.join(format!("exec-{n}.sock"))).map_err(
-                    |source| Error::Io {
-                        what: "create the exec's stdio",
-                        source,
-                    },
-                )?;
-            std::fs::write(&spec, serde_json::to_vec(&process).unwrap_or_default()).map_err(
-                |source| Error::Io {
-                    what: "write the exec process spec",
+                PendingIo::new(tty, stdin, console).map_err(|source| Error::Io {
+                    what: "create the exec's stdio",
                     source,
-                },
-            )?;
-            self.rt.exec(
+                })?;
+            let created = self.rt.exec(
                 &self.cfg.id,
+                &process,
                 &spec,
                 &pid_file,
                 pending.console.as_ref(),
                 child,
-            )?;
-            let pid = read_pid(&pid_file)?;
-            pending.finish(pid, stdin, size)
+            );
+            // A child may have exited while SIGCHLD was unblocked.
+            self.reap();
+            let (pid, master) = created?;
+            pending.finish(pid, master, stdin, size)
         })();
-        let _ = std::fs::remove_file(&spec);
-        let _ = std::fs::remove_file(&pid_file);
         let proc = match result {
             Ok(p) => p,
             Err(e) => {
-                let code = if e.to_string().contains("executable file not found")
-                    || e.to_string().contains("no such file or directory")
-                {
-                    ErrorCode::NotFound
-                } else {
-                    ErrorCode::Internal
-                };
+                let code = e.code();
                 return self.reply(i, Response::err(code, e.to_string()));
             }
         };
         let pid = proc.pid;
+        let mut proc = proc;
+        proc.exited = self.claim(pid);
         let e = ExecProc { id: exec_id, proc };
         if n == self.execs.len() {
             self.execs.push(Some(e));

@@ -27,12 +27,45 @@ fn prerequisites() -> bool {
 struct Fixture {
     dir: tempfile::TempDir,
     id: String,
+    rt: Rt,
 }
 
+/// Which runtime the shim drives: runc, or berth-runtime linked in.
+#[derive(Clone, Copy, Debug)]
+enum Rt {
+    Runc,
+    Builtin,
+}
+
+/// Each case runs once per runtime.
+macro_rules! both {
+    ($($case:ident),* $(,)?) => {
+        $(mod $case {
+            #[test]
+            fn runc() {
+                super::$case(super::Rt::Runc)
+            }
+            #[test]
+            fn builtin() {
+                super::$case(super::Rt::Builtin)
+            }
+        })*
+    };
+}
+
+both!(
+    logs_and_exit_code_of_a_short_container,
+    a_missing_command_is_reported_at_start,
+    attach_stdin_exec_and_stop_with_timeout,
+    tty_gets_a_terminal_of_the_asked_size,
+    on_failure_restarts_up_to_the_limit,
+    shim_outlives_its_caller,
+);
+
 impl Fixture {
-    fn new(name: &str, args: &[&str], tty: bool) -> Self {
+    fn new(name: &str, args: &[&str], tty: bool, rt: Rt) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let id = format!("berth-shim-test-{name}-{}", std::process::id());
+        let id = format!("berth-shim-test-{name}-{rt:?}-{}", std::process::id());
         let bundle = dir.path().join("bundle");
         let bin = bundle.join("rootfs/bin");
         std::fs::create_dir_all(&bin).expect("mkdir rootfs");
@@ -54,16 +87,21 @@ impl Fixture {
         spec["root"]["readonly"] = json!(true);
         std::fs::write(&path, serde_json::to_vec(&spec).expect("json")).expect("write spec");
         std::fs::create_dir(dir.path().join("shim")).expect("mkdir shim");
-        Self { dir, id }
+        Self { dir, id, rt }
     }
 
     fn config(&self) -> ShimConfig {
         ShimConfig {
             id: self.id.clone(),
             bundle: self.dir.path().join("bundle"),
-            runtime: RuntimeKind::External {
-                path: RUNC.into(),
-                root: self.dir.path().join("runc"),
+            runtime: match self.rt {
+                Rt::Runc => RuntimeKind::External {
+                    path: RUNC.into(),
+                    root: self.dir.path().join("runc"),
+                },
+                Rt::Builtin => RuntimeKind::Builtin {
+                    root: self.dir.path().join("runc"),
+                },
             },
             rootfs: Vec::new(),
             tty: false,
@@ -143,18 +181,38 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
+        // A failed test may leave its shim and container running: both are
+        // ours, found by pid in the shim's state file.
+        if let Ok(d) = std::fs::read(self.shim_dir().join(berth_shim_proto::STATE_NAME)) {
+            if let Ok(st) = serde_json::from_slice::<berth_shim_proto::ShimState>(&d) {
+                for pid in [st.shim_pid, st.pid] {
+                    if pid > 0 && self.client().path().exists() {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                    }
+                }
+            }
+        }
         let root = self.dir.path().join("runc");
-        let _ = Command::new(RUNC)
-            .arg("--root")
-            .arg(&root)
-            .args(["delete", "--force", &self.id])
-            .stderr(Stdio::null())
-            .status();
+        match self.rt {
+            Rt::Runc => {
+                let _ = Command::new(RUNC)
+                    .arg("--root")
+                    .arg(&root)
+                    .args(["delete", "--force", &self.id])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            Rt::Builtin => {
+                let _ = berth_runtime::Runtime::new(&root).delete(&self.id, true);
+            }
+        }
     }
 }
 
-#[test]
-fn logs_and_exit_code_of_a_short_container() {
+fn logs_and_exit_code_of_a_short_container(rt: Rt) {
     if !prerequisites() {
         return;
     }
@@ -162,6 +220,7 @@ fn logs_and_exit_code_of_a_short_container() {
         "short",
         &["sh", "-c", "echo hello; echo oops >&2; exit 3"],
         false,
+        rt,
     );
     let answer = f.start(&f.config());
     assert!(answer.error.is_none(), "{answer:?}");
@@ -187,12 +246,11 @@ fn logs_and_exit_code_of_a_short_container() {
     assert!(!st.status.success());
 }
 
-#[test]
-fn a_missing_command_is_reported_at_start() {
+fn a_missing_command_is_reported_at_start(rt: Rt) {
     if !prerequisites() {
         return;
     }
-    let f = Fixture::new("missing", &["/no/such/cmd"], false);
+    let f = Fixture::new("missing", &["/no/such/cmd"], false, rt);
     let answer = f.start(&f.config());
     let (_, msg) = answer.error.expect("an error");
     assert!(msg.contains("no/such/cmd"), "{msg}");
@@ -200,8 +258,7 @@ fn a_missing_command_is_reported_at_start() {
     assert!(f.logs().is_empty(), "runtime errors must not reach the log");
 }
 
-#[test]
-fn attach_stdin_exec_and_stop_with_timeout() {
+fn attach_stdin_exec_and_stop_with_timeout(rt: Rt) {
     if !prerequisites() {
         return;
     }
@@ -209,6 +266,7 @@ fn attach_stdin_exec_and_stop_with_timeout() {
         "attach",
         &["sh", "-c", "read line; echo got $line; exec sleep 1000"],
         false,
+        rt,
     );
     let mut cfg = f.config();
     cfg.open_stdin = true;
@@ -260,12 +318,11 @@ fn attach_stdin_exec_and_stop_with_timeout() {
     assert_eq!(f.exit_file().exit.code, 137);
 }
 
-#[test]
-fn tty_gets_a_terminal_of_the_asked_size() {
+fn tty_gets_a_terminal_of_the_asked_size(rt: Rt) {
     if !prerequisites() {
         return;
     }
-    let f = Fixture::new("tty", &["sh", "-c", "stty size; exit 0"], true);
+    let f = Fixture::new("tty", &["sh", "-c", "stty size; exit 0"], true, rt);
     let mut cfg = f.config();
     cfg.tty = true;
     cfg.console_size = Some((33, 99));
@@ -277,12 +334,11 @@ fn tty_gets_a_terminal_of_the_asked_size() {
     assert_eq!(all, "33 99\r\n");
 }
 
-#[test]
-fn on_failure_restarts_up_to_the_limit() {
+fn on_failure_restarts_up_to_the_limit(rt: Rt) {
     if !prerequisites() {
         return;
     }
-    let f = Fixture::new("restart", &["sh", "-c", "echo run; exit 1"], false);
+    let f = Fixture::new("restart", &["sh", "-c", "echo run; exit 1"], false, rt);
     let mut cfg = f.config();
     cfg.restart = RestartPolicy::OnFailure { max_retries: 2 };
     assert!(f.start(&cfg).error.is_none());
@@ -292,8 +348,7 @@ fn on_failure_restarts_up_to_the_limit() {
     assert_eq!(f.logs().len(), 3);
 }
 
-#[test]
-fn shim_outlives_its_caller() {
+fn shim_outlives_its_caller(rt: Rt) {
     if !prerequisites() {
         return;
     }
@@ -301,6 +356,7 @@ fn shim_outlives_its_caller() {
         "orphan",
         &["sh", "-c", "while true; do echo tick; sleep 0.2; done"],
         false,
+        rt,
     );
     let cfg = f.config();
     std::fs::write(
