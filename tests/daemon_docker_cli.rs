@@ -625,3 +625,71 @@ fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+/// A child process killed (by pid) on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn import_from_a_url() {
+    if !ready() || !require(have_program("python3"), "python3 is not installed") {
+        return;
+    }
+    let d = Daemon::start();
+    let tar = busybox_tar(d.dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let _server = Killed(
+        Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(d.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server"),
+    );
+    let url = format!(
+        "http://127.0.0.1:{port}/{}",
+        tar.file_name().and_then(|n| n.to_str()).expect("name")
+    );
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "http.server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let id = ok(
+        d.docker(&["import", &url, "fromurl:1"]),
+        "docker import URL",
+    );
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    let comment = ok(
+        d.berth(&["image", "inspect", "-f", "{{.Comment}}", "fromurl:1"]),
+        "inspect",
+    );
+    assert_eq!(comment.trim(), format!("Imported from {url}"));
+    let o = d.docker(&["import", &format!("http://127.0.0.1:{port}/missing.tar")]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("404"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

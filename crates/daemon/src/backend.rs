@@ -348,7 +348,7 @@ impl Backend for EngineBackend {
                     reference,
                     changes: opts.changes.clone(),
                     message: opts.message.clone(),
-                    source: "-".into(),
+                    source: opts.source.clone(),
                 },
             )
             .map_err(api)

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod fetch;
 pub mod host;
 pub mod router;
 pub mod routes;

@@ -59,7 +59,8 @@ pub struct DiskUsageOptions {
     pub build_cache: bool,
 }
 
-/// `POST /images/create?fromSrc=-`: a rootfs tarball made into an image.
+/// `POST /images/create?fromSrc=`: a rootfs tarball (the body, or a URL)
+/// made into an image.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportOptions {
     /// `repo[:tag]` to tag the new image with (empty: untagged).
@@ -69,6 +70,9 @@ pub struct ImportOptions {
     pub changes: Vec<String>,
     pub message: String,
     pub platform: String,
+    /// Where the tarball came from (`-` or the URL), for the default
+    /// comment `Imported from <source>`.
+    pub source: String,
 }
 
 /// Events a subscriber has missed (since `since`) and the ones to come.

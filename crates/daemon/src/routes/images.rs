@@ -2,12 +2,14 @@
 //! (`/images/create?fromSrc=`), save (`/images/{name}/get`,
 //! `/images/get`) and load.
 
-use crate::body::BodyReader;
+use crate::body::{BodyReader, InBody};
 use crate::error::ApiError;
+use crate::fetch;
 use crate::router::{empty, finish_progress, json, progress_sink, Ctx, Req, Response};
 use crate::service::{Backend, ImageListOptions, ImportOptions};
 use berth_api_types::progress::JsonMessage;
 use berth_api_types::ApiVersion;
+use http_body_util::BodyExt;
 use hyper::{Method, StatusCode};
 use std::io::{BufWriter, Write};
 
@@ -164,25 +166,37 @@ async fn create<B: Backend>(ctx: &Ctx<B>, req: Req) -> Result<Response, ApiError
              use `berth load` or `berth import`"
         )));
     }
-    let Some(src) = req.q("fromSrc").filter(|s| !s.is_empty()) else {
+    let Some(src) = req
+        .q("fromSrc")
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+    else {
         return Err(ApiError::invalid(
             "either fromSrc or fromImage must be given",
         ));
     };
-    if src != "-" {
-        return Err(ApiError::unsupported(format!(
-            "importing from {src} is not supported: send the tarball in the request body \
-             (fromSrc=-)"
-        )));
-    }
     let opts = ImportOptions {
         repo: req.q("repo").unwrap_or("").to_owned(),
         tag: req.q("tag").unwrap_or("").to_owned(),
         changes: req.q_all("changes"),
         message: req.q("message").unwrap_or("").to_owned(),
         platform: req.q("platform").unwrap_or("").to_owned(),
+        source: src.clone(),
     };
-    let mut body = BodyReader::spawn(req.body);
+    let input: InBody = if src == "-" {
+        req.body
+    } else if src.starts_with("http://") || src.starts_with("https://") {
+        fetch::get(&src)
+            .await?
+            .into_body()
+            .map_err(Into::into)
+            .boxed()
+    } else {
+        return Err(ApiError::invalid(format!(
+            "invalid fromSrc {src:?}: want - (the request body) or an http(s) URL"
+        )));
+    };
+    let mut body = BodyReader::spawn(input);
     ctx.stream("application/json", true, move |b, w| {
         let id = b.image_import(&opts, &mut body, &mut progress_sink(w))?;
         let r = w
