@@ -230,15 +230,7 @@ impl VolumeStore {
         for p in plan {
             match self.prepare_one(container_id, p, rootfs) {
                 Ok(m) => done.push(m),
-                Err(e) => {
-                    return Err(match self.release(container_id, &done, true) {
-                        Ok(_) => e,
-                        Err(cleanup) => Error::Rollback {
-                            error: Box::new(e),
-                            cleanup: Box::new(cleanup),
-                        },
-                    })
-                }
+                Err(e) => return Err(rolled_back(e, self.release(container_id, &done, true))),
             }
         }
         Ok(done)
@@ -292,7 +284,7 @@ impl VolumeStore {
                 mp.copy_data = !s.nocopy;
                 if let Err(e) = self.add_user(&mp.name, container_id) {
                     if mp.anonymous {
-                        let _ = self.remove(&mp.name, true);
+                        return Err(rolled_back(e, self.remove(&mp.name, true)));
                     }
                     return Err(e);
                 }
@@ -302,8 +294,8 @@ impl VolumeStore {
                             .and_then(|src| self.populate(&mp.name, &src));
                         if let Err(e) = result {
                             // Undo this mount point too: it is not in `done`.
-                            let _ = self.release(container_id, std::slice::from_ref(&mp), true);
-                            return Err(e);
+                            let undo = self.release(container_id, std::slice::from_ref(&mp), true);
+                            return Err(rolled_back(e, undo));
                         }
                     }
                 }
@@ -328,15 +320,7 @@ impl VolumeStore {
         for (i, m) in mounts.iter().enumerate() {
             match self.activate_one(container_id, m, rootfs) {
                 Ok(oci) => out.push(oci),
-                Err(e) => {
-                    return Err(match self.deactivate(container_id, &mounts[..=i]) {
-                        Ok(()) => e,
-                        Err(cleanup) => Error::Rollback {
-                            error: Box::new(e),
-                            cleanup: Box::new(cleanup),
-                        },
-                    })
-                }
+                Err(e) => return Err(rolled_back(e, self.deactivate(container_id, &mounts[..=i]))),
             }
         }
         Ok(out)
@@ -425,6 +409,17 @@ impl VolumeStore {
             }
         }
         first.map_or(Ok(removed), Err)
+    }
+}
+
+/// `error`, with the failure of undoing its first steps kept beside it.
+fn rolled_back<T>(error: Error, undo: Result<T>) -> Error {
+    match undo {
+        Ok(_) => error,
+        Err(cleanup) => Error::Rollback {
+            error: Box::new(error),
+            cleanup: Box::new(cleanup),
+        },
     }
 }
 
