@@ -1,6 +1,7 @@
 //! Image commands: images/ls, inspect, history, tag, rm/rmi, prune,
 //! import, load, save.
 
+use super::system::ellipsis;
 use crate::format::json::indent;
 use crate::format::template::Template;
 use crate::format::units::{human_size, human_size_prec, since};
@@ -306,16 +307,6 @@ pub struct HistoryArgs {
     pub format: Option<String>,
     /// IMAGE
     pub image: String,
-}
-
-/// docker's `Ellipsis`: at most `max` characters, the last one `…`.
-fn ellipsis(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
-    }
-    let mut t: String = s.chars().take(max - 1).collect();
-    t.push('…');
-    t
 }
 
 pub async fn run_history(app: &App, a: HistoryArgs) -> Result<(), CliError> {

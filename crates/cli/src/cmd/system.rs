@@ -2,7 +2,7 @@
 
 use crate::format::tabwriter::TabWriter;
 use crate::format::template::Template;
-use crate::format::units::{bytes_size, human_size};
+use crate::format::units::{bytes_size, human_size, human_size_prec};
 use crate::format::{row, RowFormat};
 use crate::{App, CliError};
 use berth_api_types::system::{DiskUsage, EventMessage, Info, Version};
@@ -367,7 +367,7 @@ pub async fn run_df(app: &App, a: DfArgs) -> Result<(), CliError> {
     if !a.verbose {
         return app.print(&RowFormat::new(&format, &headers)?.render(&rows)?);
     }
-    // Verbose: the images section as docker prints it.
+    // Verbose: each section as docker prints it.
     let mut text = String::from("Images space usage:\n\n");
     let img_rows: Vec<Value> = du
         .images
@@ -385,7 +385,7 @@ pub async fn run_df(app: &App, a: DfArgs) -> Result<(), CliError> {
                 ("Tag", tag),
                 ("ID", super::image::short_id(&i.id)),
                 ("CreatedSince", crate::format::units::since(i.created)),
-                ("Size", human_size(i.size as f64)),
+                ("Size", human_size_prec(i.size as f64, 3)),
                 ("SharedSize", human_size(i.shared_size.max(0) as f64)),
                 (
                     "UniqueSize",
@@ -395,7 +395,10 @@ pub async fn run_df(app: &App, a: DfArgs) -> Result<(), CliError> {
             ])
         })
         .collect();
-    let f = RowFormat::new(
+    let table = |format: &str, headers: &[(&str, &str)], rows: &[Value]| {
+        RowFormat::new(format, headers).and_then(|f| f.render(rows))
+    };
+    text.push_str(&table(
         "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}",
         &[
             ("Repository", "REPOSITORY"),
@@ -407,15 +410,126 @@ pub async fn run_df(app: &App, a: DfArgs) -> Result<(), CliError> {
             ("UniqueSize", "UNIQUE SIZE"),
             ("Containers", "CONTAINERS"),
         ],
-    )?;
-    text.push_str(&f.render(&img_rows)?);
+        &img_rows,
+    )?);
+    let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let c_rows: Vec<Value> = du
+        .containers
+        .iter()
+        .map(|c| {
+            let name = c
+                .get("Names")
+                .and_then(|n| n.get(0))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .trim_start_matches('/')
+                .to_owned();
+            let volumes = c.get("Mounts").and_then(Value::as_array).map_or(0, |m| {
+                m.iter().filter(|m| str_of(m, "Type") == "volume").count()
+            });
+            row(&[
+                ("ID", super::image::short_id(&str_of(c, "Id"))),
+                ("Image", str_of(c, "Image")),
+                (
+                    "Command",
+                    format!("\"{}\"", ellipsis(&str_of(c, "Command"), 20)),
+                ),
+                ("LocalVolumes", volumes.to_string()),
+                ("Size", human_size(i64_of(c, "SizeRw") as f64)),
+                (
+                    "CreatedSince",
+                    crate::format::units::since(i64_of(c, "Created")),
+                ),
+                ("Status", str_of(c, "Status")),
+                ("Names", name),
+            ])
+        })
+        .collect();
+    text.push_str("\nContainers space usage:\n\n");
+    text.push_str(&table(
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.CreatedSince}}\t{{.Status}}\t{{.Names}}",
+        &[
+            ("ID", "CONTAINER ID"),
+            ("Image", "IMAGE"),
+            ("Command", "COMMAND"),
+            ("LocalVolumes", "LOCAL VOLUMES"),
+            ("Size", "SIZE"),
+            ("CreatedSince", "CREATED"),
+            ("Status", "STATUS"),
+            ("Names", "NAMES"),
+        ],
+        &c_rows,
+    )?);
+    let v_rows: Vec<Value> = du
+        .volumes
+        .iter()
+        .map(|v| {
+            row(&[
+                ("Name", str_of(v, "Name")),
+                ("Links", usage(v, "RefCount").to_string()),
+                ("Size", human_size(usage(v, "Size").max(0) as f64)),
+            ])
+        })
+        .collect();
+    text.push_str("\nLocal Volumes space usage:\n\n");
+    text.push_str(&table(
+        "table {{.Name}}\t{{.Links}}\t{{.Size}}",
+        &[
+            ("Name", "VOLUME NAME"),
+            ("Links", "LINKS"),
+            ("Size", "SIZE"),
+        ],
+        &v_rows,
+    )?);
+    let b_rows: Vec<Value> = du
+        .build_cache
+        .iter()
+        .map(|b| {
+            row(&[
+                ("ID", str_of(b, "ID").chars().take(12).collect()),
+                ("CacheType", str_of(b, "Type")),
+                ("Size", human_size(i64_of(b, "Size") as f64)),
+                ("CreatedSince", str_of(b, "CreatedAt")),
+                ("LastUsedSince", str_of(b, "LastUsedAt")),
+                ("UsageCount", i64_of(b, "UsageCount").to_string()),
+                (
+                    "Shared",
+                    b.get("Shared")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                        .to_string(),
+                ),
+            ])
+        })
+        .collect();
     text.push_str(&format!(
-        "\nContainers space usage:\n\n{} containers\n\nLocal Volumes space usage:\n\n{} volumes\n\nBuild cache usage: {}\n",
-        du.containers.len(),
-        du.volumes.len(),
+        "\nBuild cache usage: {}\n\n",
         human_size(b_size as f64)
     ));
+    text.push_str(&table(
+        "table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}",
+        &[
+            ("ID", "CACHE ID"),
+            ("CacheType", "CACHE TYPE"),
+            ("Size", "SIZE"),
+            ("CreatedSince", "CREATED"),
+            ("LastUsedSince", "LAST USED"),
+            ("UsageCount", "USAGE"),
+            ("Shared", "SHARED"),
+        ],
+        &b_rows,
+    )?);
     app.print(&text)
+}
+
+/// docker's `Ellipsis`: at most `max` characters, the last one `…`.
+pub fn ellipsis(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+    t.push('…');
+    t
 }
 
 #[derive(Debug, Args)]
