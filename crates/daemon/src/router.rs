@@ -250,6 +250,8 @@ pub async fn handle<B: Backend>(ctx: &Ctx<B>, mut req: Request<InBody>) -> Respo
     let upgrade = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>();
     let (parts, body) = req.into_parts();
     let raw_path = parts.uri.path().to_owned();
+    let method = parts.method.clone();
+    let started = std::time::Instant::now();
     let mut resp = match split_version(&raw_path) {
         Err(()) => not_found(),
         Ok((version, path)) => {
@@ -279,6 +281,12 @@ pub async fn handle<B: Backend>(ctx: &Ctx<B>, mut req: Request<InBody>) -> Respo
             }
         }
     };
+    // Streams are logged when their headers go out, not when they end.
+    tracing::debug!(
+        "{method} {raw_path} {} {:?}",
+        resp.status().as_u16(),
+        started.elapsed()
+    );
     let h = resp.headers_mut();
     let server = format!("Berth/{} (linux)", ctx.facts.version);
     if let Ok(v) = HeaderValue::from_str(&server) {
