@@ -30,8 +30,8 @@ fn memory_requested(m: &LinuxMemory) -> bool {
 }
 
 fn blkio_requested(b: &LinuxBlockIo) -> bool {
-    b.weight().is_some()
-        || b.leaf_weight().is_some()
+    b.weight().is_some_and(|w| w != 0)
+        || b.leaf_weight().is_some_and(|w| w != 0)
         || [
             b.throttle_read_bps_device(),
             b.throttle_write_bps_device(),

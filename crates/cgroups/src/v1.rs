@@ -162,7 +162,9 @@ pub(crate) fn init_cpuset(dir: &Path) -> Result<()> {
 /// blkio.* files. Without CFQ only the BFQ scheduler offers weights, under
 /// blkio.bfq.*; a missing file is an error only because the user asked.
 pub(crate) fn blkio(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
-    if let Some(w) = b.weight() {
+    // A weight of 0 means "not set" (dockerd sends it for every container),
+    // as runc reads it.
+    if let Some(w) = b.weight().filter(|w| *w != 0) {
         write_either(
             dir,
             "blkio.weight",
@@ -171,7 +173,7 @@ pub(crate) fn blkio(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
             "blkio weight",
         )?;
     }
-    if let Some(w) = b.leaf_weight() {
+    if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
         write_requested(
             dir,
             "blkio.leaf_weight",

@@ -153,7 +153,7 @@ pub(crate) fn blkio_to_io_weight(w: u16) -> u64 {
 /// io.* files. BFQ's io.bfq.weight takes blkio's range unchanged; the
 /// generic io.weight needs the conversion.
 pub(crate) fn io(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
-    if b.leaf_weight().is_some()
+    if b.leaf_weight().is_some_and(|w| w != 0)
         || b.weight_device()
             .iter()
             .flatten()
@@ -172,7 +172,8 @@ pub(crate) fn io(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
             ("io.weight", blkio_to_io_weight(w).to_string())
         }
     };
-    if let Some(w) = b.weight() {
+    // 0 means "not set", as for v1.
+    if let Some(w) = b.weight().filter(|w| *w != 0) {
         let (file, v) = weight(w);
         write_requested(dir, file, &format!("default {v}"), "io weight")?;
     }

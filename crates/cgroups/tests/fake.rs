@@ -656,6 +656,19 @@ fn v1_network_blkio_and_device_rules() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     assert!(e.to_string().contains("blkio.leaf_weight"), "{e}");
+    // dockerd sends weight 0 and leaf weight 0 for "not set": nothing is
+    // written and nothing is refused.
+    m.set(&res(|r| {
+        r.block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(0u16)
+                .leaf_weight(0u16)
+                .build()
+                .unwrap(),
+        )
+    }))
+    .unwrap();
+    assert_eq!(read(&dir("blkio"), "blkio.bfq.weight"), "300");
     // No hugetlb hierarchy at all.
     let e = m
         .set(&res(|r| {
