@@ -141,6 +141,30 @@ fn main() -> Res<()> {
         name: "bench".into(),
         ..Default::default()
     })?;
+    // An attach without ports: only netlink work (veth into the namespace,
+    // addresses, routes), detached again right away.
+    let plain = Netns(format!("berthbenchp{pid}"));
+    Command::new("ip")
+        .args(["netns", "add", &plain.0])
+        .status()?;
+    let plain_path = format!("/run/netns/{}", plain.0);
+    let t = Instant::now();
+    mgr.0.attach(AttachRequest {
+        network: "bench",
+        container_id: "plainplainplain",
+        name: "plain",
+        aliases: vec![],
+        netns: std::path::Path::new(&plain_path),
+        ifname: None,
+        ipv4: None,
+        ipv6: None,
+        mac: None,
+        ports: vec![],
+        dns_servers: vec![],
+    })?;
+    let plain_ms = t.elapsed().as_secs_f64() * 1e3;
+    mgr.0.detach("bench", "plainplainplain")?;
+
     let t = Instant::now();
     let ep = mgr.0.attach(AttachRequest {
         network: "bench",
@@ -208,7 +232,8 @@ fn main() -> Res<()> {
         None
     };
 
-    println!("attach (veth + addresses + routes + nft port): {attach_ms:.2} ms");
+    println!("attach without ports (veth, addresses, routes): {plain_ms:.2} ms");
+    println!("attach with a published port (+ nft transaction): {attach_ms:.2} ms");
     println!("{} MiB per run, median of {runs} runs", mib);
     for (_, addr) in &paths {
         send(*addr, 16 << 20)?; // warm up (ARP, conntrack, proxy start)
