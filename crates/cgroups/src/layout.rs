@@ -172,13 +172,22 @@ impl Layout {
             v1: Vec::new(),
             v2: None,
         };
-        for line in mountinfo.lines() {
+        // A later mount on the same mount point hides an earlier one (e.g. a
+        // tmpfs laid over /sys/fs/cgroup/unified to hide cgroup2): only the
+        // topmost mount of each path counts.
+        let mut topmost = std::collections::HashMap::new();
+        for (i, line) in mountinfo.lines().enumerate() {
+            if let Some(mp) = line.split(' ').nth(4) {
+                topmost.insert(mp, i);
+            }
+        }
+        for (i, line) in mountinfo.lines().enumerate() {
             let Some((pre, post)) = line.split_once(" - ") else {
                 continue;
             };
             let pre: Vec<&str> = pre.split(' ').collect();
             let post: Vec<&str> = post.split(' ').collect();
-            if pre.len() < 5 || post.len() < 3 {
+            if pre.len() < 5 || post.len() < 3 || topmost.get(pre[4]) != Some(&i) {
                 continue;
             }
             let (root, mountpoint) = (unescape(pre[3]), PathBuf::from(unescape(pre[4])));
@@ -318,6 +327,16 @@ mod tests {
         let v2 = l.v2.unwrap();
         assert_eq!(v2.mountpoint, Path::new("/sys/fs/cgroup/unified"));
         assert_eq!(v2.own, "/");
+    }
+
+    #[test]
+    fn a_mount_over_the_cgroup2_mount_point_hides_it() {
+        let mi =
+            format!("{HYBRID_MOUNTINFO}90 41 0:99 / /sys/fs/cgroup/unified rw - tmpfs hide rw\n");
+        let l = Layout::parse(&mi, HYBRID_CGROUP);
+        assert_eq!(l.hierarchy(), Hierarchy::Legacy);
+        assert!(l.v2.is_none());
+        assert_eq!(l.v1.len(), 4);
     }
 
     #[test]
