@@ -12,6 +12,7 @@
 
 use crate::error::{Error, IoContext, Result};
 use crate::hashio::{decompress, Compression, HashReader};
+use crate::tarsplit::{CaptureReader, Recorder};
 use berth_base::digest::Digest;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
@@ -37,10 +38,23 @@ pub struct ApplyStats {
 /// from `src` to the existing directory `dest`. On error `dest` is left
 /// partly written: callers unpack into a temporary directory and remove it.
 pub fn apply_layer<R: Read>(src: R, dest: &Path) -> Result<ApplyStats> {
+    Ok(apply(src, dest, false)?.0)
+}
+
+/// As [`apply_layer`]; for an uncompressed layer it also returns a
+/// [tar-split record](crate::tarsplit), so the layer need not be kept as a
+/// blob beside its unpacked directory.
+pub fn apply_layer_split<R: Read>(src: R, dest: &Path) -> Result<(ApplyStats, Option<Vec<u8>>)> {
+    apply(src, dest, true)
+}
+
+fn apply<R: Read>(src: R, dest: &Path, record: bool) -> Result<(ApplyStats, Option<Vec<u8>>)> {
     let (compression, stream) =
         decompress(src).map_err(|e| Error::BadLayer(format!("reading layer header: {e}")))?;
-    let mut archive = tar::Archive::new(HashReader::new(stream));
-    let mut applier = Applier::open(dest)?;
+    let record = record && compression == Compression::None;
+    let (recorder, cap) = Recorder::new();
+    let mut archive = tar::Archive::new(CaptureReader::new(HashReader::new(stream), cap, record));
+    let mut applier = Applier::open(dest, record.then_some(recorder))?;
     let mut end_of_last = 0u64;
     {
         let entries = archive
@@ -53,23 +67,28 @@ pub fn apply_layer<R: Read>(src: R, dest: &Path) -> Result<ApplyStats> {
         }
     }
     applier.finish()?;
-    let hr = archive.into_inner();
+    let cr = archive.into_inner();
     // The tar reader also stops at a clean end of file between entries: only
     // the end-of-archive zero block tells a complete layer from a cut one.
-    if hr.count() <= end_of_last {
+    if cr.get_ref().count() <= end_of_last {
         return Err(Error::BadLayer(
             "tar stream ends without an end-of-archive marker (truncated?)".into(),
         ));
     }
-    let (diff_id, tar_size) = hr
+    let (diff_id, tar_size) = cr
         .finish()
+        .and_then(HashReader::finish)
         .map_err(|e| Error::BadLayer(format!("reading the end of the tar stream: {e}")))?;
-    Ok(ApplyStats {
-        diff_id,
-        tar_size,
-        content_size: applier.content_size,
-        compression,
-    })
+    let split = applier.rec.take().map(Recorder::finish).transpose()?;
+    Ok((
+        ApplyStats {
+            diff_id,
+            tar_size,
+            content_size: applier.content_size,
+            compression,
+        },
+        split,
+    ))
 }
 
 const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_MAGICLINKS);
@@ -145,6 +164,8 @@ struct Applier {
     dir_times: Vec<(Vec<u8>, Timestamps)>,
     content_size: u64,
     buf: Vec<u8>,
+    /// Records the stream for reassembly (uncompressed layers only).
+    rec: Option<Recorder>,
 }
 
 /// Ownership, mode, times and xattrs of an entry, with PAX overrides applied.
@@ -174,12 +195,20 @@ fn entry_meta<R: Read>(e: &mut tar::Entry<'_, R>, name: &str) -> Result<Meta> {
     let h = e.header();
     let bad =
         |what: &str, err: io::Error| Error::BadLayer(format!("entry {name:?}: {what}: {err}"));
+    // An empty numeric field (all NUL or spaces) means 0, as Go's
+    // archive/tar reads it; anything else that does not parse is an error.
+    let old = h.as_old();
+    let num = |v: io::Result<u64>, raw: &[u8], what: &str| match v {
+        Ok(n) => Ok(n),
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        Err(err) => Err(bad(what, err)),
+    };
     let mut m = Meta {
-        uid: h.uid().map_err(|e| bad("uid", e))? as u32,
-        gid: h.gid().map_err(|e| bad("gid", e))? as u32,
-        mode: h.mode().map_err(|e| bad("mode", e))? & 0o7777,
+        uid: num(h.uid(), &old.uid, "uid")? as u32,
+        gid: num(h.gid(), &old.gid, "gid")? as u32,
+        mode: num(h.mode().map(u64::from), &old.mode, "mode")? as u32 & 0o7777,
         mtime: Timespec {
-            tv_sec: h.mtime().map_err(|e| bad("mtime", e))? as i64,
+            tv_sec: num(h.mtime(), &old.mtime, "mtime")? as i64,
             tv_nsec: 0,
         },
         atime: None,
@@ -216,7 +245,7 @@ fn entry_meta<R: Read>(e: &mut tar::Entry<'_, R>, name: &str) -> Result<Meta> {
 }
 
 impl Applier {
-    fn open(dest: &Path) -> Result<Self> {
+    fn open(dest: &Path, rec: Option<Recorder>) -> Result<Self> {
         let root = rustix::fs::open(
             dest,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -229,6 +258,7 @@ impl Applier {
             dir_times: Vec::new(),
             content_size: 0,
             buf: vec![0; 1 << 20],
+            rec,
         })
     }
 
@@ -299,6 +329,8 @@ impl Applier {
         if is_dir && new_is_dir {
             return Ok(true);
         }
+        self.keep_recorded(parts, name, entry)?;
+        let dir = self.dir(parts, entry)?;
         if is_dir {
             let p = proc_path(dir, name);
             std::fs::remove_dir_all(&p)
@@ -309,6 +341,35 @@ impl Applier {
         }
         self.cached = None;
         Ok(false)
+    }
+
+    /// Before files of this layer are removed (a later entry replaces
+    /// them), their content moves into the tar-split record.
+    fn keep_recorded(&mut self, parts: &[&[u8]], name: &[u8], entry: &str) -> Result<()> {
+        let Some(rec) = &self.rec else {
+            return Ok(());
+        };
+        let mut full = parts.to_vec();
+        full.push(name);
+        let paths = rec.recorded_under(&join(&full));
+        for p in paths {
+            let fd = rustix::fs::openat2(
+                &self.root,
+                os(&p),
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+                RESOLVE,
+            )
+            .map_err(|e| resolve_error(entry, e))?;
+            let mut data = Vec::new();
+            File::from(fd)
+                .read_to_end(&mut data)
+                .ctx(|| format!("keep replaced file for entry {entry:?}"))?;
+            if let Some(r) = &mut self.rec {
+                r.inline(&p, data);
+            }
+        }
+        Ok(())
     }
 
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<()> {
@@ -361,6 +422,11 @@ impl Applier {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 self.clear(&parent, base, false, &name)?;
                 let size = e.size();
+                if let Some(r) = &mut self.rec {
+                    let mut full = parent.clone();
+                    full.push(base);
+                    r.begin_file(join(&full), size);
+                }
                 let mut buf = std::mem::take(&mut self.buf);
                 let dir = self.dir(&parent, &name)?;
                 let fd = rustix::fs::openat(
@@ -378,6 +444,9 @@ impl Applier {
                 let copied =
                     copy(e, &mut f, &mut buf).ctx(|| format!("write file for entry {name:?}"));
                 self.buf = buf;
+                if let Some(r) = &self.rec {
+                    r.end_file();
+                }
                 let copied = copied?;
                 if copied != size {
                     return Err(Error::BadLayer(format!(

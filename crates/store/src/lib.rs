@@ -24,6 +24,7 @@ pub mod error;
 pub mod hashio;
 pub mod meta;
 pub mod snapshot;
+pub mod tarsplit;
 
 pub use content::{ContentStore, LocalContent};
 pub use error::{Error, Result};
@@ -116,6 +117,32 @@ impl Store {
 }
 
 impl Store {
+    /// The uncompressed tar of a layer, whatever form it is kept in: a
+    /// stored blob (decompressed as it is read) or a tar-split record
+    /// reassembled with the unpacked directory (checked against the diff id).
+    pub fn layer_tar(&self, rec: &LayerRecord) -> Result<Box<dyn std::io::Read>> {
+        let blob: Digest = rec
+            .blob
+            .parse()
+            .map_err(|_| Error::InvalidName(rec.blob.clone()))?;
+        if rec.media_type == tarsplit::MEDIA_TYPE {
+            let record = self.content.read(&blob)?;
+            let chain: Digest = rec
+                .chain_id
+                .parse()
+                .map_err(|_| Error::InvalidName(rec.chain_id.clone()))?;
+            let diff: Digest = rec
+                .diff_id
+                .parse()
+                .map_err(|_| Error::InvalidName(rec.diff_id.clone()))?;
+            let r = tarsplit::reassemble(&record, &self.snapshots.layer_dir(&chain), &diff)?;
+            return Ok(Box::new(r));
+        }
+        let f = self.content.open(&blob)?;
+        let (_, plain) = hashio::decompress(f).ctx(|| format!("read layer blob {blob}"))?;
+        Ok(plain)
+    }
+
     /// Deletes those of `candidates` (blob digests) that no image or layer
     /// refers to any more. Safe while other loads run: it never touches a
     /// blob it was not given.

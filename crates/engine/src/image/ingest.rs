@@ -7,29 +7,68 @@ use super::Images;
 use crate::error::{Error, Result};
 use crate::reference::Reference;
 use berth_base::digest::Digest;
-use berth_store::apply::{apply_layer, ApplyStats};
-use berth_store::hashio::TeeReader;
+use berth_store::apply::{apply_layer, apply_layer_split, ApplyStats};
+use berth_store::hashio::{peek, Compression, TeeReader};
 use berth_store::snapshot::StagedLayer;
+use berth_store::tarsplit;
 use berth_store::{chain_id, ContentStore, ImageRecord, LayerRecord, Snapshotter, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 /// A layer read from a stream: stored and unpacked.
 pub(crate) struct IngestedLayer {
+    /// The stored blob: the layer as it came if compressed, else its
+    /// tar-split record.
     pub blob: Digest,
     pub blob_size: u64,
+    pub media_type: &'static str,
     pub stats: ApplyStats,
     pub staged: Option<StagedLayer>,
+    /// Where the unpacked copy went, for a second copy on another parent.
+    pub placed: Option<Digest>,
 }
 
-/// Stores `r` as a blob (checked against `expected` if given) while
-/// unpacking it into a staged directory.
+/// Unpacks `r` into a staged directory in one pass, checking it against
+/// `expected` (the digest of the bytes as they come) if given. A compressed
+/// layer is stored as it came (so it can be pushed as it was pulled); an
+/// uncompressed one is kept only unpacked, with a tar-split record that
+/// gives its exact bytes back.
 pub(crate) fn ingest_layer(
     store: &Store,
     r: impl Read,
     expected: Option<&Digest>,
 ) -> Result<IngestedLayer> {
     let staged = store.snapshots.stage()?;
+    let (head, r) = peek(r, 4).map_err(|e| Error::io("reading layer", e))?;
+    if Compression::detect(&head) == Compression::None {
+        let (stats, split) = apply_layer_split(r, &staged.fs())?;
+        if let Some(want) = expected {
+            if *want != stats.diff_id {
+                return Err(berth_store::Error::DigestMismatch {
+                    expected: want.to_string(),
+                    actual: stats.diff_id.to_string(),
+                }
+                .into());
+            }
+        }
+        let split = split.ok_or_else(|| {
+            Error::Invalid("uncompressed layer without a tar-split record".into())
+        })?;
+        let (blob, blob_size) = {
+            let mut w = store.content.writer()?;
+            std::io::Write::write_all(&mut w, &split)
+                .map_err(|e| Error::io("write tar-split record", e))?;
+            store.content.commit(w, None)?
+        };
+        return Ok(IngestedLayer {
+            blob,
+            blob_size,
+            media_type: tarsplit::MEDIA_TYPE,
+            stats,
+            staged: Some(staged),
+            placed: None,
+        });
+    }
     let mut w = store.content.writer()?;
     let mut tee = TeeReader::new(r, &mut w);
     let stats = apply_layer(&mut tee, &staged.fs())?;
@@ -39,8 +78,10 @@ pub(crate) fn ingest_layer(
     Ok(IngestedLayer {
         blob,
         blob_size,
+        media_type: stats.compression.oci_layer_media_type(),
         stats,
         staged: Some(staged),
+        placed: None,
     })
 }
 
@@ -97,18 +138,16 @@ impl Images {
                     let staged = match layer.staged.take() {
                         Some(s) => s,
                         // The same layer again on another parent: unpack a second copy.
-                        None => {
-                            let f = store.content.open(&layer.blob)?;
-                            ingest_unpack(store, f)?
-                        }
+                        None => second_copy(store, layer)?,
                     };
                     store.snapshots.place(staged, &chain)?;
+                    layer.placed.get_or_insert_with(|| chain.clone());
                     layer_recs.push(LayerRecord {
                         chain_id: chain.to_string(),
                         diff_id: layer.stats.diff_id.to_string(),
                         parent: parent.as_ref().map(|p| p.to_string()),
                         blob: layer.blob.to_string(),
-                        media_type: layer.stats.compression.oci_layer_media_type().to_owned(),
+                        media_type: layer.media_type.to_owned(),
                         blob_size: layer.blob_size,
                         tar_size: layer.stats.tar_size,
                         size: layer.stats.content_size,
@@ -169,9 +208,23 @@ impl Images {
     }
 }
 
-/// Unpacks a stored layer blob again into a new staged directory.
-fn ingest_unpack(store: &Store, r: impl Read) -> Result<StagedLayer> {
+/// Unpacks a layer again into a new staged directory: from its stored blob,
+/// or reassembled from its first unpacked copy.
+fn second_copy(store: &Store, layer: &IngestedLayer) -> Result<StagedLayer> {
     let staged = store.snapshots.stage()?;
-    apply_layer(r, &staged.fs())?;
+    if layer.media_type == tarsplit::MEDIA_TYPE {
+        let first = layer.placed.as_ref().ok_or_else(|| {
+            Error::Invalid(format!("layer {}: no first copy", layer.stats.diff_id))
+        })?;
+        let record = store.content.read(&layer.blob)?;
+        let r = tarsplit::reassemble(
+            &record,
+            &store.snapshots.layer_dir(first),
+            &layer.stats.diff_id,
+        )?;
+        apply_layer(r, &staged.fs())?;
+    } else {
+        apply_layer(store.content.open(&layer.blob)?, &staged.fs())?;
+    }
     Ok(staged)
 }

@@ -7,7 +7,6 @@ use super::{Images, View};
 use crate::error::{Error, Result};
 use crate::reference::{familiar, Reference};
 use berth_base::digest::Digest;
-use berth_store::hashio::decompress;
 use berth_store::{ContentStore, ImageRecord};
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
@@ -174,11 +173,7 @@ impl Images {
                     .parse()
                     .map_err(|_| Error::Invalid(l.diff_id.clone()))?;
                 let path = format!("blobs/sha256/{}", diff.hex());
-                let blob: Digest = l.blob.parse().map_err(|_| Error::Invalid(l.blob.clone()))?;
-                let f = self.store.content.open(&blob)?;
-                let (_, plain) =
-                    decompress(f).map_err(|e| Error::io(format!("read layer {blob}"), e))?;
-                out.stream(&path, l.tar_size, plain)?;
+                out.stream(&path, l.tar_size, self.store.layer_tar(&l)?)?;
                 layer_paths.push(path);
                 layer_descs
                     .push(json!({"mediaType": OCI_LAYER, "digest": l.diff_id, "size": l.tar_size}));
