@@ -90,6 +90,7 @@ pub mod ipam;
 pub mod link;
 pub mod manager;
 pub mod netlink;
+pub mod netns;
 pub mod nft;
 
 pub use error::{Error, Result};

@@ -199,7 +199,7 @@ impl Netlink {
         let seq = self.send_msg(ty, flags | NLM_F_REQUEST | NLM_F_ACK, body)?;
         let mut buf = vec![0u8; 16 * 1024];
         loop {
-            let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty())?;
+            let n = self.recv(&mut buf)?;
             for msg in Messages::new(&buf[..n]) {
                 let (hdr, payload) = msg?;
                 if hdr.seq != seq {
@@ -217,7 +217,7 @@ impl Netlink {
         let seq = self.send_msg(ty, NLM_F_REQUEST, body)?;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty())?;
+            let n = self.recv(&mut buf)?;
             for msg in Messages::new(&buf[..n]) {
                 let (hdr, payload) = msg?;
                 if hdr.seq != seq {
@@ -241,7 +241,7 @@ impl Netlink {
         let mut out = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty())?;
+            let n = self.recv(&mut buf)?;
             for msg in Messages::new(&buf[..n]) {
                 let (hdr, payload) = msg?;
                 if hdr.seq != seq {
@@ -255,6 +255,16 @@ impl Netlink {
                     }
                     _ => out.push(payload.to_vec()),
                 }
+            }
+        }
+    }
+
+    /// One datagram; a signal arriving while waiting is not an error.
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match recv(self.fd.as_raw_fd(), buf, MsgFlags::empty()) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => return Ok(r?),
             }
         }
     }

@@ -60,7 +60,13 @@ fn fake_upstream() -> SocketAddr {
         .ok();
     std::thread::spawn(move || {
         let mut buf = [0u8; 512];
-        while let Ok((n, peer)) = sock.recv_from(&mut buf) {
+        loop {
+            // The test harness's signals interrupt reads with a timeout.
+            let (n, peer) = match sock.recv_from(&mut buf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            };
             if let Ok(q) = message::Query::parse(&buf[..n]) {
                 let r = message::response(
                     &buf[..n],
@@ -121,6 +127,17 @@ fn containers_reach_each_other_by_name() {
         );
     }
     // Names of other networks are not known here: forwarded upstream.
+    if std::env::var("DEBUG_LOOP").is_ok() {
+        for i in 0..30 {
+            let t = Instant::now();
+            let out = a.exec(&["busybox", "nslookup", "example.test", "10.232.0.1"]);
+            let ok = String::from_utf8_lossy(&out.stdout).contains("192.0.2.99");
+            eprintln!("try {i}: {ok} {:?}", t.elapsed());
+            if !ok {
+                eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+            }
+        }
+    }
     let out = a.exec(&["busybox", "nslookup", "example.test", "10.232.0.1"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("192.0.2.99"), "forwarded: {text}");
@@ -257,13 +274,28 @@ fn udp_echo(ns: &Netns, port: u16) {
             .ok();
         tx.send(()).expect("ready");
         let mut buf = [0u8; 64];
-        while let Ok((n, peer)) = s.recv_from(&mut buf) {
+        loop {
+            let (n, peer) = match s.recv_from(&mut buf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            };
             let mut reply = b"echo:".to_vec();
             reply.extend_from_slice(&buf[..n]);
             let _ = s.send_to(&reply, peer);
         }
     });
     rx.recv().expect("echo server ready");
+}
+
+/// `recv` that rides out the test harness's signals.
+fn recv_retry(s: &UdpSocket, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match s.recv(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
 }
 
 fn udp_ask(to: SocketAddr) -> Option<String> {
@@ -333,7 +365,7 @@ fn udp_port_ranges_and_host_ip() {
     let to = SocketAddr::new(ip("127.0.0.1"), any);
     client.send_to(b"1", to).unwrap();
     let mut buf = [0u8; 64];
-    let n = client.recv(&mut buf).unwrap();
+    let n = recv_retry(&client, &mut buf).unwrap();
     assert_eq!(&buf[..n], b"echo:1");
     fx.mgr.detach("udp", "121212121212").unwrap();
     assert_eq!(udp_ask(to), None);
@@ -353,9 +385,7 @@ fn udp_port_ranges_and_host_ip() {
     let ep2 = fx.mgr.attach(req).unwrap();
     assert_ne!(ep2.ipv4.addr, ep.ipv4.addr);
     client.send_to(b"2", to).unwrap();
-    let n = client
-        .recv(&mut buf)
-        .expect("the same client flow reaches the new container");
+    let n = recv_retry(&client, &mut buf).expect("the same client flow reaches the new container");
     assert_eq!(&buf[..n], b"echo:2");
 }
 

@@ -256,7 +256,8 @@ fn servfail(packet: &[u8]) -> Vec<u8> {
 }
 
 /// Sends `packet` to each upstream in turn over UDP; the first reply
-/// whose id matches wins. A truncated UDP reply is retried over TCP.
+/// from that upstream whose id matches wins. A truncated UDP reply is
+/// retried over TCP.
 fn forward(packet: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
     let id = packet.get(..2)?;
     for up in upstreams {
@@ -268,26 +269,44 @@ fn forward(packet: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
         let Ok(s) = UdpSocket::bind(bind) else {
             continue;
         };
-        if s.set_read_timeout(Some(UPSTREAM_TIMEOUT)).is_err() || s.send_to(packet, up).is_err() {
+        if s.send_to(packet, up).is_err() {
             continue;
         }
-        let mut buf = vec![0u8; 65535];
-        let Ok((n, from)) = s.recv_from(&mut buf) else {
+        let Some(mut buf) = await_reply(&s, up, id) else {
             continue;
         };
-        if from != *up || buf.get(..2) != Some(id) {
-            continue;
-        }
-        buf.truncate(n);
         let truncated = message::Header::parse(&buf).is_ok_and(|h| h.flags & 0x0200 != 0);
         if truncated {
             if let Some(r) = forward_tcp(packet, up) {
-                return Some(r);
+                buf = r;
             }
         }
         return Some(buf);
     }
     None
+}
+
+/// Waits up to [`UPSTREAM_TIMEOUT`] for the reply from `up` with `id`,
+/// skipping strays and riding out signals: a daemon with signal handlers
+/// (tokio's SIGCHLD, for one) makes socket reads with a timeout fail with
+/// EINTR, which the kernel never restarts.
+fn await_reply(s: &UdpSocket, up: &SocketAddr, id: &[u8]) -> Option<Vec<u8>> {
+    let deadline = std::time::Instant::now() + UPSTREAM_TIMEOUT;
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let left = deadline.checked_duration_since(std::time::Instant::now())?;
+        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok()?;
+        match s.recv_from(&mut buf) {
+            Ok((n, from)) if from == *up && buf.get(..2) == Some(id) => {
+                buf.truncate(n);
+                return Some(buf);
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
 }
 
 fn forward_tcp(packet: &[u8], up: &SocketAddr) -> Option<Vec<u8>> {
@@ -384,8 +403,12 @@ mod tests {
         c.send_to(&message::query(9, name, message::TYPE_A), server)
             .unwrap();
         let mut buf = [0u8; 512];
-        let n = c.recv(&mut buf).unwrap();
-        buf[..n].to_vec()
+        loop {
+            match c.recv(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return buf[..r.unwrap()].to_vec(),
+            }
+        }
     }
 
     /// A resolver on loopback that answers every query with `answer`.
@@ -395,7 +418,12 @@ mod tests {
         let answer: IpAddr = answer.parse().unwrap();
         std::thread::spawn(move || {
             let mut buf = [0u8; 512];
-            while let Ok((n, peer)) = up.recv_from(&mut buf) {
+            loop {
+                let (n, peer) = match up.recv_from(&mut buf) {
+                    Ok(x) => x,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => return,
+                };
                 let q = Query::parse(&buf[..n]).unwrap();
                 let r = message::response(&buf[..n], &q, 0, &[Rdata::Addr(answer)], 1);
                 up.send_to(&r, peer).unwrap();
