@@ -1,0 +1,200 @@
+//! The lifecycle (create → start → stopped → delete) and bad input: clear
+//! errors, non-zero exits and nothing left behind.
+
+mod common;
+
+use common::{ready, stderr, stdout, Bundle};
+use serde_json::{json, Value};
+
+fn state(b: &Bundle, id: &str) -> Value {
+    let o = b.runtime(&["state", id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("state json")
+}
+
+#[test]
+fn create_start_state_delete() {
+    if !ready() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.config["process"]["args"] = json!(["/bin/sleep", "30"]);
+    b.config["annotations"] = json!({ "org.example.k": "v" });
+    b.write_config();
+    let id = b.id("life");
+    let bundle = b.path();
+    let o = b.runtime(&["create", "--bundle", bundle.to_str().expect("utf8"), &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let st = state(&b, &id);
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["annotations"]["org.example.k"], "v");
+    assert!(st["pid"].as_i64().unwrap_or(0) > 0);
+    let o = b.runtime(&["start", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(state(&b, &id)["status"], "running");
+    // A second start is refused.
+    assert!(!b.runtime(&["start", &id]).status.success());
+    let o = b.runtime(&["delete", &id]);
+    assert!(
+        !o.status.success(),
+        "deleting a running container needs --force"
+    );
+    let o = b.runtime(&["kill", &id, "KILL"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for _ in 0..100 {
+        if state(&b, &id)["status"] == "stopped" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(state(&b, &id)["status"], "stopped");
+    let o = b.runtime(&["delete", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read_dir(b.state.path())
+        .expect("state root")
+        .next()
+        .is_none());
+    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/pids/berth/{id}")).exists());
+}
+
+#[test]
+fn run_returns_the_exit_code() {
+    if !ready() {
+        return;
+    }
+    let mut b = Bundle::new();
+    let o = b.sh("exit", "exit 7");
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+}
+
+#[test]
+fn unknown_id_is_an_error() {
+    if !ready() {
+        return;
+    }
+    let b = Bundle::new();
+    for args in [
+        &["state", "nope"][..],
+        &["start", "nope"],
+        &["kill", "nope"],
+        &["delete", "nope"],
+    ] {
+        let o = b.runtime(args);
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("container nope does not exist"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+fn create_fails(b: &mut Bundle, name: &str, expect: &str) {
+    let id = b.id(name);
+    let bundle = b.path();
+    let o = b.runtime(&["create", "--bundle", bundle.to_str().expect("utf8"), &id]);
+    assert!(!o.status.success(), "create {name} succeeded");
+    assert!(stderr(&o).contains(expect), "{name}: {}", stderr(&o));
+    assert!(
+        !b.state.path().join(&id).exists(),
+        "{name}: state left behind"
+    );
+    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/pids/berth/{id}")).exists());
+}
+
+#[test]
+fn bad_input_is_refused_and_leaves_nothing() {
+    if !ready() {
+        return;
+    }
+    let mut b = Bundle::new();
+    std::fs::write(b.dir.path().join("config.json"), "{ not json").expect("write");
+    create_fails(&mut b, "json", "invalid configuration");
+
+    let good = b.config.clone();
+    b.config["root"]["path"] = json!("missing-rootfs");
+    b.write_config();
+    create_fails(&mut b, "rootfs", "missing-rootfs");
+
+    b.config = good.clone();
+    b.config["process"]["args"] = json!(["/bin/does-not-exist"]);
+    b.write_config();
+    create_fails(&mut b, "exe", "does-not-exist");
+
+    b.config = good.clone();
+    b.config["linux"]["namespaces"] = json!([{ "type": "pid" }, { "type": "pid" }]);
+    b.write_config();
+    create_fails(&mut b, "dupns", "listed twice");
+
+    b.config = good.clone();
+    b.config["linux"]["uidMappings"] = json!([{ "containerID": 0, "hostID": 1000, "size": 1 }]);
+    b.write_config();
+    create_fails(&mut b, "maps", "user namespace");
+
+    b.config = good.clone();
+    b.config["process"]["capabilities"]["bounding"] = json!(["CAP_TEST"]);
+    b.write_config();
+    create_fails(&mut b, "cap", "invalid configuration");
+
+    create_fails(&mut b, "bad/id", "invalid container id");
+}
+
+#[test]
+fn second_create_with_the_same_id_fails() {
+    if !ready() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.config["process"]["args"] = json!(["/bin/sleep", "30"]);
+    b.write_config();
+    let id = b.id("dup");
+    let bundle = b.path();
+    let bundle = bundle.to_str().expect("utf8");
+    let o = b.runtime(&["create", "--bundle", bundle, &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = b.runtime(&["create", "--bundle", bundle, &id]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    // The first one is untouched.
+    assert_eq!(state(&b, &id)["status"], "created");
+    let o = b.runtime(&["delete", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn exec_runs_in_the_container() {
+    if !ready() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.config["process"]["args"] = json!(["/bin/sleep", "30"]);
+    b.config["hostname"] = json!("exec-host");
+    b.write_config();
+    let id = b.id("exec");
+    let bundle = b.path();
+    let o = b.runtime(&[
+        "run",
+        "--detach",
+        "--bundle",
+        bundle.to_str().expect("utf8"),
+        &id,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = b.runtime(&["exec", &id, "/bin/sh", "-c", "hostname; echo $$; exit 3"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "exec-host");
+    assert_ne!(lines[1], "1");
+    let o = b.runtime(&["ps", "--format", "json", &id]);
+    let pids: Vec<i32> = serde_json::from_slice(&o.stdout).expect("ps json");
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let o = b.runtime(&["pause", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(state(&b, &id)["status"], "paused");
+    let o = b.runtime(&["resume", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(state(&b, &id)["status"], "running");
+    let o = b.runtime(&["delete", "--force", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
