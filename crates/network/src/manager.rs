@@ -895,7 +895,8 @@ fn zone_of(net: &Network) -> Zone {
     }
 }
 
-/// The DNS names of a network: container names, aliases and short ids.
+/// The DNS names of a network: container names, aliases and short ids,
+/// each also qualified with the network's name.
 fn names_of(net: &Network) -> Names {
     let mut names = Names::new();
     for ep in net.endpoints.values() {
@@ -906,11 +907,13 @@ fn names_of(net: &Network) -> Names {
             .chain(ep.aliases.iter().map(String::as_str))
             .chain(std::iter::once(short))
         {
-            if !n.is_empty() {
-                names
-                    .entry(n.to_ascii_lowercase())
-                    .or_default()
-                    .extend(addrs.iter().copied());
+            if n.is_empty() {
+                continue;
+            }
+            // Docker also answers `<name>.<network>`.
+            let qualified = format!("{n}.{}", net.name);
+            for key in [n.to_ascii_lowercase(), qualified.to_ascii_lowercase()] {
+                names.entry(key).or_default().extend(addrs.iter().copied());
             }
         }
     }
@@ -1067,5 +1070,6 @@ mod tests {
         assert_eq!(names.get("web"), Some(&want));
         assert_eq!(names.get("api"), Some(&want));
         assert_eq!(names.get("0123456789ab"), Some(&want));
+        assert_eq!(names.get("web.n"), Some(&want));
     }
 }

@@ -123,7 +123,10 @@ pub fn remove(path: &Path) -> Result<()> {
 pub fn is_bound(path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     // An nsfs inode lives on the nsfs device, never on the parent's.
-    match (std::fs::metadata(path), path.parent().map(std::fs::metadata)) {
+    match (
+        std::fs::metadata(path),
+        path.parent().map(std::fs::metadata),
+    ) {
         (Ok(f), Some(Ok(d))) => f.dev() != d.dev(),
         _ => false,
     }

@@ -129,3 +129,65 @@ fn a_failed_plug_leaves_no_veth() {
     assert_eq!(err.kind(), berth_base::ErrorKind::Conflict, "{err}");
     assert!(!link_exists(&host));
 }
+
+#[test]
+fn named_namespaces_made_by_berth() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ns").join(unique("nn"));
+    berth_network::netns::create(&path).unwrap();
+    struct Remove<'a>(&'a std::path::Path);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = berth_network::netns::remove(self.0);
+        }
+    }
+    let _guard = Remove(&path);
+    assert!(berth_network::netns::is_bound(&path));
+    assert!(
+        berth_network::netns::create(&path).is_err(),
+        "exists already"
+    );
+    // A veth can be plugged in before any process lives in it, and lo is up.
+    let bridge = unique("tb");
+    let _bg = LinkGuard(bridge.clone());
+    let mut nl = Netlink::open().unwrap();
+    let br = link::ensure_bridge(&mut nl, &bridge, &[(ip("10.231.9.1"), 24)], None).unwrap();
+    let host = unique("tv");
+    let _g = LinkGuard(host.clone());
+    let f = open_netns(&path).unwrap();
+    link::plug(
+        &mut nl,
+        &f,
+        &ContainerLink {
+            bridge: br,
+            host_name: &host,
+            ifname: "eth0",
+            mac: [2, 0x42, 10, 231, 9, 2],
+            mtu: None,
+            addrs: vec![(ip("10.231.9.2"), 24)],
+            gateways: vec![],
+        },
+    )
+    .unwrap();
+    let mut inside = Netlink::open_in(&f).unwrap();
+    let links = inside.links().unwrap();
+    assert!(links.iter().any(|l| l.name == "lo" && l.up), "{links:?}");
+    assert!(links.iter().any(|l| l.name == "eth0" && l.up), "{links:?}");
+    drop(f);
+    berth_network::netns::remove(&path).unwrap();
+    assert!(!path.exists());
+    assert!(!berth_network::netns::is_bound(&path));
+    berth_network::netns::remove(&path).unwrap();
+    // With the namespace gone its veth end went too, and so did the pair.
+    drop(inside);
+    for _ in 0..50 {
+        if !link_exists(&host) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!link_exists(&host));
+}
