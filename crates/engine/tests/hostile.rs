@@ -243,3 +243,92 @@ fn bad_archives_are_refused_and_leave_nothing() {
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
+
+/// The child half of `killed_load_leaves_nothing`: loads the archive named
+/// by the environment and never returns on its own before being killed.
+#[test]
+fn child_load_helper() {
+    let (Ok(root), Ok(archive)) = (
+        std::env::var("BERTH_TEST_CHILD_ROOT"),
+        std::env::var("BERTH_TEST_CHILD_ARCHIVE"),
+    ) else {
+        return;
+    };
+    let engine = berth_engine::Engine::open(berth_engine::Config {
+        data_root: root.into(),
+        exec_root: std::env::temp_dir().join(format!("berth-child-exec-{}", std::process::id())),
+    })
+    .unwrap();
+    let mut f = std::fs::File::open(archive).unwrap();
+    let _ = engine.images().load(&mut f, &mut |_| {});
+}
+
+#[test]
+fn killed_load_leaves_nothing() {
+    let t = engine_with_busybox();
+    let data = t.dir.path().join("data");
+    // Ten layers of 3 MiB: long enough to be killed in the middle.
+    let layers: Vec<Vec<u8>> = (0..10u8)
+        .map(|i| tar_of(&[file(&format!("big{i}"), &vec![i; 3 << 20])]))
+        .collect();
+    let archive = t.dir.path().join("big.tar");
+    std::fs::write(&archive, docker_archive(&layers, "big:latest")).unwrap();
+    let before = listing(&data);
+    let images_before = t.engine.images().list(&Default::default()).unwrap();
+
+    // Engine::open in the child needs the database to itself.
+    let TestEngine { engine, dir } = t;
+    drop(engine);
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_load_helper", "--nocapture"])
+        .env("BERTH_TEST_CHILD_ROOT", &data)
+        .env("BERTH_TEST_CHILD_ARCHIVE", &archive)
+        .spawn()
+        .unwrap();
+    // Kill it once it has unpacked a layer or two.
+    let staged = |data: &std::path::Path| {
+        std::fs::read_dir(data.join("snapshots/overlay"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("tmp-"))
+                    .count()
+                    >= 2
+            })
+            .unwrap_or(false)
+    };
+    let start = std::time::Instant::now();
+    while !staged(&data) && start.elapsed() < std::time::Duration::from_secs(60) {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let _ = child.kill();
+    child.wait().unwrap();
+    assert_ne!(
+        listing(&data),
+        before,
+        "the child got somewhere before it was killed"
+    );
+
+    let engine = berth_engine::Engine::open(berth_engine::Config {
+        data_root: data.clone(),
+        exec_root: dir.path().join("exec"),
+    })
+    .unwrap();
+    assert_eq!(
+        listing(&data),
+        before,
+        "startup cleanup removes what the killed load left"
+    );
+    assert_eq!(
+        engine.images().list(&Default::default()).unwrap(),
+        images_before
+    );
+    // And the store still works.
+    engine
+        .images()
+        .load(&mut std::fs::File::open(&archive).unwrap(), &mut |_| {})
+        .unwrap();
+    assert_eq!(engine.images().list(&Default::default()).unwrap().len(), 2);
+}
