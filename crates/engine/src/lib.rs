@@ -30,6 +30,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod container;
 pub mod error;
 pub mod events;
 pub mod image;

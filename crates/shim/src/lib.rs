@@ -59,6 +59,7 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         let text = error_chain(self);
         if text.contains("executable file not found")
+            || text.contains("no such executable")
             || text.contains("no such file or directory")
             || text.contains("No such file or directory")
             || text.contains("permission denied")

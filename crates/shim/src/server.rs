@@ -20,6 +20,7 @@ use nix::unistd::Pid;
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -134,6 +135,8 @@ pub(crate) struct Shim {
     backoff: Duration,
     exit_at: Option<Instant>,
     buf: Vec<u8>,
+    /// (device, inode) of our socket file.
+    sock_id: Option<(u64, u64)>,
 }
 
 fn status_code(ws: WaitStatus) -> Option<(i32, i32)> {
@@ -153,6 +156,7 @@ impl Shim {
         sigfd: SignalFd,
         log: Option<LogFile>,
     ) -> Self {
+        let dir_for_id = dir.clone();
         Self {
             restart_count: cfg.restart_count,
             cfg,
@@ -176,6 +180,9 @@ impl Shim {
             backoff: BACKOFF_START,
             exit_at: None,
             buf: vec![0u8; frame::MAX_PAYLOAD],
+            sock_id: std::fs::metadata(berth_shim_proto::socket_path(&dir_for_id))
+                .ok()
+                .map(|m| (m.dev(), m.ino())),
         }
     }
 
@@ -338,7 +345,13 @@ impl Shim {
                 self.conns.pop();
             }
         }
-        let _ = std::fs::remove_file(berth_shim_proto::socket_path(&self.dir));
+        // Only our own socket: a new shim for the same container may
+        // already listen under the name.
+        let sock = berth_shim_proto::socket_path(&self.dir);
+        let ours = std::fs::metadata(&sock).ok().map(|m| (m.dev(), m.ino()));
+        if ours.is_some() && ours == self.sock_id {
+            let _ = std::fs::remove_file(&sock);
+        }
     }
 
     fn next_timeout(&self, now: Instant) -> PollTimeout {

@@ -1,0 +1,1505 @@
+//! The container service: create, start, stop, kill, restart, pause, wait,
+//! remove, list, inspect, logs, attach, exec — each container run by its
+//! own berth-shim, reached only through berth-shim-proto so the daemon can
+//! die and come back without touching running containers.
+//!
+//! State on disk: `<data-root>/containers/<id>/` holds `container.json`
+//! (the record, written atomically), the json-file log, `exit.json` (the
+//! shim's record of the last exit), and hostname/hosts/resolv.conf.
+//! `<exec-root>/shims/<id>/` is the shim's directory (socket, state, bundle).
+//! On [`Containers::open`], every container that was running is checked:
+//! a live shim is re-attached, otherwise the exit file gives the real exit
+//! code and time.
+//!
+//! ```text
+//! let c = Containers::open(&engine, Options::default())?;
+//! let id = c.create(Some("web"), &create_body_json)?.id;
+//! let w = c.wait_for(&id, WaitCondition::NextExit)?;   // before start, as docker run does
+//! c.start(&id)?;
+//! let code = w.wait().status_code;
+//! ```
+
+mod exec;
+mod logs;
+mod names;
+pub mod spec;
+pub mod types;
+mod view;
+
+pub use berth_shim_proto::frame;
+pub use exec::ExecInspect;
+pub use logs::{LogLine, LogOptions};
+pub use view::ListOptions;
+
+use crate::events::{Event, Events};
+use crate::image::{ImageUser, ImageUsers, Images};
+use crate::Engine;
+use berth_base::fsutil::atomic_write;
+use berth_shim_proto::{
+    Client, ExitFile, LogConfig as ShimLog, Request, RestartPolicy, RootfsMount, RuntimeKind,
+    ShimConfig, Status,
+};
+use berth_store::{Snapshotter, Store};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+use types::{Config, HostConfig, Record, State};
+
+/// Errors of the container service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    #[error("No such exec instance: {0}")]
+    NoSuchExec(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    /// Nothing to do (start of a running container): HTTP 304.
+    #[error("{0}")]
+    NotModified(String),
+    #[error(transparent)]
+    Engine(#[from] crate::Error),
+    #[error(transparent)]
+    Store(#[from] berth_store::Error),
+    #[error(transparent)]
+    Shim(#[from] berth_shim_proto::Error),
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn kind(&self) -> berth_base::ErrorKind {
+        use berth_base::ErrorKind as K;
+        match self {
+            Error::NoSuchContainer(_) | Error::NoSuchExec(_) => K::NotFound,
+            Error::Conflict(_) => K::Conflict,
+            Error::Invalid(_) => K::Invalid,
+            Error::NotModified(_) => K::NotModified,
+            Error::Engine(e) => e.kind(),
+            Error::Store(e) => e.kind(),
+            Error::Shim(e) => e.kind(),
+            Error::Io { .. } => K::Internal,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How containers are run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The berth-shim binary.
+    pub shim: PathBuf,
+    /// The default runtime: `None` = berth-runtime linked into the shim,
+    /// else an external binary with runc's command line.
+    pub runtime: Option<PathBuf>,
+}
+
+impl Default for Options {
+    /// berth-shim next to the running binary (or on PATH), the linked runtime.
+    fn default() -> Self {
+        let shim = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join("berth-shim")))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from("berth-shim"));
+        Self {
+            shim,
+            runtime: None,
+        }
+    }
+}
+
+/// What `create` returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub id: String,
+    pub warnings: Vec<String>,
+}
+
+/// `POST /containers/{id}/wait?condition=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+impl WaitCondition {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "" | "not-running" => Some(Self::NotRunning),
+            "next-exit" => Some(Self::NextExit),
+            "removed" => Some(Self::Removed),
+            _ => None,
+        }
+    }
+}
+
+/// The answer of a wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitResult {
+    pub status_code: i64,
+    pub error: Option<String>,
+}
+
+/// A registered wait; [`Waiter::wait`] blocks until the condition holds.
+pub struct Waiter {
+    inner: Arc<Inner>,
+    id: String,
+    cond: WaitCondition,
+    exits_seen: u64,
+}
+
+/// A container's stdio on a connection to its shim: frames with Docker's
+/// 8-byte header (kind 1 stdout, 2 stderr from the shim; write kind 0 for
+/// stdin; shut down writing for stdin EOF).
+#[derive(Debug)]
+pub struct AttachStream {
+    pub tty: bool,
+    pub sock: UnixStream,
+    /// Bytes of the stream read along with the shim's answer.
+    pub pending: Vec<u8>,
+}
+
+pub(crate) struct Entry {
+    rec: Record,
+    /// Number of exits seen, for `next-exit` waits.
+    exits: u64,
+    monitored: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct Table {
+    by_id: HashMap<String, Entry>,
+    names: HashMap<String, String>,
+    execs: HashMap<String, exec::ExecEntry>,
+    removed: Vec<(String, i64)>,
+}
+
+pub(crate) struct Inner {
+    data_root: PathBuf,
+    root: PathBuf,
+    shims: PathBuf,
+    runtime_root: PathBuf,
+    store: Arc<Store>,
+    images: Images,
+    events: Arc<Events>,
+    opts: Options,
+    table: Mutex<Table>,
+    changed: Condvar,
+}
+
+/// The container service.
+#[derive(Clone)]
+pub struct Containers {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Containers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Containers")
+    }
+}
+
+struct Users(std::sync::Weak<Inner>);
+
+impl ImageUsers for Users {
+    fn users(&self, image_id: &str) -> Vec<ImageUser> {
+        let Some(inner) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        let t = inner.lock();
+        t.by_id
+            .values()
+            .filter(|e| e.rec.image_id == image_id)
+            .map(|e| ImageUser {
+                container_id: e.rec.id.clone(),
+                running: e.rec.state.is_running(),
+            })
+            .collect()
+    }
+}
+
+fn now() -> i64 {
+    berth_shim_proto::time::now()
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    fn shim_dir(&self, id: &str) -> PathBuf {
+        self.shims.join(id)
+    }
+
+    fn client(&self, id: &str) -> Client {
+        Client::new(berth_shim_proto::socket_path(&self.shim_dir(id)))
+    }
+
+    fn save(&self, rec: &Record) -> Result<()> {
+        let data = serde_json::to_vec_pretty(rec).unwrap_or_default();
+        let p = self.dir(&rec.id).join("container.json");
+        atomic_write(&p, &data, 0o600).map_err(|e| Error::io(format!("write {}", p.display()), e))
+    }
+
+    fn publish(&self, rec: &Record, action: &str, extra: &[(&str, String)]) {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("name".to_owned(), rec.name.clone());
+        attrs.insert("image".to_owned(), rec.image.clone());
+        if let Some(labels) = rec.cfg().labels {
+            for (k, v) in labels {
+                attrs.insert(k, v);
+            }
+        }
+        for (k, v) in extra {
+            attrs.insert((*k).to_owned(), v.clone());
+        }
+        self.events
+            .publish(Event::new("container", action, &rec.id, attrs));
+    }
+
+    /// Find a container by full id, name, or unique id prefix.
+    fn find(&self, t: &Table, name: &str) -> Result<String> {
+        let name = name.strip_prefix('/').unwrap_or(name);
+        if t.by_id.contains_key(name) {
+            return Ok(name.to_owned());
+        }
+        if let Some(id) = t.names.get(name) {
+            return Ok(id.clone());
+        }
+        if !name.is_empty() {
+            let mut hits = t.by_id.keys().filter(|id| id.starts_with(name));
+            if let Some(first) = hits.next() {
+                if hits.next().is_some() {
+                    return Err(Error::Invalid(format!(
+                        "multiple IDs found with provided prefix: {name}"
+                    )));
+                }
+                return Ok(first.clone());
+            }
+        }
+        Err(Error::NoSuchContainer(name.to_owned()))
+    }
+
+    fn record(&self, name: &str) -> Result<Record> {
+        let t = self.lock();
+        let id = self.find(&t, name)?;
+        Ok(t.by_id[&id].rec.clone())
+    }
+
+    /// Apply `f` to the record of `id`, save it and wake waiters.
+    fn update(&self, id: &str, f: impl FnOnce(&mut Entry)) -> Option<Record> {
+        let mut t = self.lock();
+        let e = t.by_id.get_mut(id)?;
+        f(e);
+        let rec = e.rec.clone();
+        drop(t);
+        if let Err(e) = self.save(&rec) {
+            tracing::warn!("container {}: {e}", rec.id);
+        }
+        self.changed.notify_all();
+        Some(rec)
+    }
+
+    fn read_exit_file(&self, id: &str) -> Option<ExitFile> {
+        let d = std::fs::read(self.dir(id).join("exit.json")).ok()?;
+        serde_json::from_slice(&d).ok()
+    }
+}
+
+impl Containers {
+    /// Open the container service of `engine`, re-finding live shims.
+    pub fn open(engine: &Engine, opts: Options) -> Result<Self> {
+        let cfg = engine.config();
+        let root = cfg.data_root.join("containers");
+        let shims = cfg.exec_root.join("shims");
+        for d in [&root, &shims] {
+            std::fs::create_dir_all(d)
+                .map_err(|e| Error::io(format!("create {}", d.display()), e))?;
+        }
+        let inner = Arc::new(Inner {
+            data_root: cfg.data_root.clone(),
+            root: root.clone(),
+            shims,
+            runtime_root: cfg.exec_root.join("runtime"),
+            store: engine.store().clone(),
+            images: Images::new(engine.store().clone(), engine.events().clone()),
+            events: engine.events().clone(),
+            opts,
+            table: Mutex::new(Table::default()),
+            changed: Condvar::new(),
+        });
+        let mut running = Vec::new();
+        {
+            let mut t = inner.lock();
+            let entries = std::fs::read_dir(&root)
+                .map_err(|e| Error::io(format!("read {}", root.display()), e))?;
+            for ent in entries.flatten() {
+                let p = ent.path().join("container.json");
+                let Ok(data) = std::fs::read(&p) else {
+                    continue;
+                };
+                let rec: Record = match serde_json::from_slice(&data) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!("skip {}: {e}", p.display());
+                        continue;
+                    }
+                };
+                if rec.state.is_running() || rec.state.status == "removing" {
+                    running.push(rec.id.clone());
+                }
+                t.names.insert(rec.name.clone(), rec.id.clone());
+                t.by_id.insert(
+                    rec.id.clone(),
+                    Entry {
+                        rec,
+                        exits: 0,
+                        monitored: false,
+                    },
+                );
+            }
+        }
+        let me = Self { inner };
+        for id in running {
+            me.recover(&id);
+        }
+        engine
+            .images()
+            .set_users(Arc::new(Users(Arc::downgrade(&me.inner))));
+        me.inner
+            .images
+            .set_users(Arc::new(Users(Arc::downgrade(&me.inner))));
+        Ok(me)
+    }
+
+    /// A container recorded as running: re-attach to its shim, or take the
+    /// exit it recorded while nobody was watching.
+    fn recover(&self, id: &str) {
+        let inner = &self.inner;
+        match inner.client(id).call(&Request::State) {
+            Ok(r) => {
+                if let Some(st) = r.state {
+                    if st.status != Status::Stopped {
+                        inner.update(id, |e| {
+                            e.rec.state.pid = st.pid;
+                            e.rec.state.status = status_name(st.status).into();
+                            e.rec.restart_count = st.restart_count;
+                        });
+                        self.monitor(id);
+                        return;
+                    }
+                }
+                self.finish(id, None);
+            }
+            Err(_) => self.finish(id, None),
+        }
+    }
+
+    /// The container's shim is done: record its last exit.
+    fn finish(&self, id: &str, exit: Option<ExitFile>) {
+        let inner = &self.inner;
+        let exit = exit.or_else(|| inner.read_exit_file(id));
+        // Before the state says "exited": a start right after must find a
+        // clean directory for its new shim.
+        let _ = std::fs::remove_dir_all(inner.shim_dir(id));
+        let Some(rec) = inner.update(id, |e| {
+            let s = &mut e.rec.state;
+            match &exit {
+                Some(x) if x.exit.finished_at >= s.started_at => {
+                    s.exit_code = x.exit.code;
+                    s.finished_at = x.exit.finished_at;
+                    s.oom_killed = x.exit.oom_killed;
+                    s.error = x.exit.error.clone().unwrap_or_default();
+                    e.rec.restart_count = x.restart_count;
+                }
+                // The shim vanished without a word (killed, or the host
+                // rebooted): docker reports 128+SIGKILL.
+                _ => {
+                    s.exit_code = 137;
+                    s.finished_at = now();
+                }
+            }
+            s.status = "exited".into();
+            s.pid = 0;
+            e.exits += 1;
+            e.monitored = false;
+        }) else {
+            return;
+        };
+        inner.publish(
+            &rec,
+            "die",
+            &[("exitCode", rec.state.exit_code.to_string())],
+        );
+        if rec.host().auto_remove {
+            if let Err(e) = self.remove(id, true, false) {
+                tracing::warn!("auto-remove {id}: {e}");
+            }
+        }
+    }
+
+    /// Watch a running container's shim from a small thread: each exit
+    /// (restarts included) updates the record and wakes waiters.
+    fn monitor(&self, id: &str) {
+        {
+            let mut t = self.inner.lock();
+            match t.by_id.get_mut(id) {
+                Some(e) if !e.monitored => e.monitored = true,
+                _ => return,
+            }
+        }
+        let me = self.clone();
+        let id = id.to_owned();
+        let spawned = std::thread::Builder::new()
+            .name("berth-monitor".into())
+            .stack_size(128 * 1024)
+            .spawn(move || me.watch(&id));
+        if let Err(e) = spawned {
+            tracing::warn!("monitor thread: {e}");
+        }
+    }
+
+    fn watch(&self, id: &str) {
+        let inner = &self.inner;
+        let client = inner.client(id);
+        loop {
+            let answer = client.call(&Request::Wait);
+            let state = client.call(&Request::State).ok().and_then(|r| r.state);
+            match (answer, state) {
+                (Ok(_), Some(st)) if st.status != Status::Stopped => {
+                    // A restart policy is at work: an exit, then a new run.
+                    let exit = st.last_exit.clone();
+                    if let Some(rec) = inner.update(id, |e| {
+                        if let Some(x) = &exit {
+                            e.rec.state.exit_code = x.code;
+                            e.rec.state.finished_at = x.finished_at;
+                        }
+                        e.rec.state.status = status_name(st.status).into();
+                        e.rec.state.pid = st.pid;
+                        e.rec.restart_count = st.restart_count;
+                        e.exits += 1;
+                    }) {
+                        inner.publish(
+                            &rec,
+                            "die",
+                            &[("exitCode", rec.state.exit_code.to_string())],
+                        );
+                    }
+                    self.follow_restart(id, &client);
+                }
+                _ => {
+                    self.finish(id, None);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// While the shim restarts the container, pick up the new run.
+    fn follow_restart(&self, id: &str, client: &Client) {
+        loop {
+            match client.call(&Request::State).ok().and_then(|r| r.state) {
+                Some(st) if st.status == Status::Restarting => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Some(st) if matches!(st.status, Status::Running | Status::Paused) => {
+                    if let Some(rec) = self.inner.update(id, |e| {
+                        e.rec.state.status = status_name(st.status).into();
+                        e.rec.state.pid = st.pid;
+                        e.rec.state.started_at = st.started_at;
+                        e.rec.restart_count = st.restart_count;
+                    }) {
+                        self.inner.publish(&rec, "start", &[]);
+                    }
+                    return;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Resolve a name, id or id prefix to the full id.
+    pub fn resolve(&self, name: &str) -> Result<String> {
+        let t = self.inner.lock();
+        self.inner.find(&t, name)
+    }
+
+    /// `POST /containers/create`: `body` is Docker's create body (Config
+    /// fields, `HostConfig`, `NetworkingConfig`).
+    pub fn create(&self, name: Option<&str>, body: &Value) -> Result<Created> {
+        let inner = &self.inner;
+        let mut cfg_val = body.clone();
+        let host_config = cfg_val
+            .as_object_mut()
+            .and_then(|o| o.remove("HostConfig"))
+            .filter(|v| !v.is_null())
+            .unwrap_or_else(|| json!({}));
+        let networking = cfg_val
+            .as_object_mut()
+            .and_then(|o| o.remove("NetworkingConfig"))
+            .unwrap_or(Value::Null);
+        let mut cfg: Config = serde_json::from_value(cfg_val.clone())
+            .map_err(|e| Error::Invalid(format!("invalid container config: {e}")))?;
+        let hc: HostConfig = serde_json::from_value(host_config.clone())
+            .map_err(|e| Error::Invalid(format!("invalid host config: {e}")))?;
+        validate_host_config(&hc)?;
+        if cfg.image.is_empty() {
+            return Err(Error::Invalid("config.Image must not be empty".into()));
+        }
+        let image_id = inner
+            .images
+            .resolve(&cfg.image)
+            .map_err(|e| match e.kind() {
+                berth_base::ErrorKind::NotFound => {
+                    Error::Engine(crate::Error::NoSuchImage(cfg.image.clone()))
+                }
+                _ => Error::Engine(e),
+            })?;
+        let icfg = inner.images.config(&image_id)?.container_config();
+        merge_image_config(&mut cfg, &icfg);
+        if cfg
+            .entrypoint
+            .iter()
+            .flatten()
+            .chain(cfg.cmd.iter().flatten())
+            .next()
+            .is_none()
+        {
+            return Err(Error::Invalid("no command specified".into()));
+        }
+        // Write the merged values back into the JSON we echo in inspect.
+        let merged = serde_json::to_value(&cfg).unwrap_or_default();
+        if let (Some(o), Some(m)) = (cfg_val.as_object_mut(), merged.as_object()) {
+            for (k, v) in m {
+                o.insert(k.clone(), v.clone());
+            }
+        }
+        let id = berth_base::id::random_id().map_err(|e| Error::io("random id", e))?;
+        let mut t = inner.lock();
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                let n = n.strip_prefix('/').unwrap_or(n);
+                if !names::valid(n) {
+                    return Err(Error::Invalid(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                if let Some(other) = t.names.get(n) {
+                    return Err(Error::Conflict(format!(
+                        "Conflict. The container name \"/{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                    )));
+                }
+                n.to_owned()
+            }
+            None => {
+                let mut n = names::generate(0);
+                let mut i = 0;
+                while t.names.contains_key(&n) {
+                    i += 1;
+                    n = names::generate(i);
+                }
+                n
+            }
+        };
+        // Reserve the name before the slow part.
+        t.names.insert(name.clone(), id.clone());
+        drop(t);
+        let result = self.create_files(
+            &id,
+            &name,
+            &cfg,
+            &hc,
+            cfg_val,
+            host_config,
+            networking,
+            image_id,
+        );
+        let mut t = inner.lock();
+        match result {
+            Ok(rec) => {
+                t.by_id.insert(
+                    id.clone(),
+                    Entry {
+                        rec: rec.clone(),
+                        exits: 0,
+                        monitored: false,
+                    },
+                );
+                drop(t);
+                inner.publish(&rec, "create", &[]);
+                let mut warnings = Vec::new();
+                if hc.memory > 0
+                    && !Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+                    && Path::new("/sys/fs/cgroup/memory").exists()
+                {
+                    warnings.push("Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.".into());
+                }
+                Ok(Created { id, warnings })
+            }
+            Err(e) => {
+                t.names.remove(&name);
+                drop(t);
+                let _ = std::fs::remove_dir_all(inner.dir(&id));
+                let _ = inner.store.snapshots.remove(&id);
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_files(
+        &self,
+        id: &str,
+        name: &str,
+        cfg: &Config,
+        hc: &HostConfig,
+        cfg_val: Value,
+        host_config: Value,
+        networking: Value,
+        image_id: String,
+    ) -> Result<Record> {
+        let inner = &self.inner;
+        let dir = inner.dir(id);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+        let layers = inner.images.layers(&image_id)?;
+        inner.store.snapshots.prepare(id, layers.last())?;
+        let hostname = if cfg.hostname.is_empty() {
+            id[..12].to_owned()
+        } else {
+            cfg.hostname.clone()
+        };
+        let mut hosts = String::from(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+        );
+        for h in &hc.extra_hosts {
+            if let Some((host, ip)) = h.split_once(':') {
+                hosts.push_str(&format!("{ip}\t{host}\n"));
+            }
+        }
+        let resolv = if hc.dns.is_empty() {
+            host_resolv_conf()
+        } else {
+            hc.dns.iter().map(|d| format!("nameserver {d}\n")).collect()
+        };
+        for (file, data) in [
+            ("hostname", format!("{hostname}\n")),
+            ("hosts", hosts),
+            ("resolv.conf", resolv),
+        ] {
+            let p = dir.join(file);
+            std::fs::write(&p, data).map_err(|e| Error::io(format!("write {}", p.display()), e))?;
+        }
+        let args: Vec<String> = cfg
+            .entrypoint
+            .iter()
+            .flatten()
+            .chain(cfg.cmd.iter().flatten())
+            .cloned()
+            .collect();
+        let rec = Record {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            created: now(),
+            image: cfg.image.clone(),
+            image_id,
+            config: cfg_val,
+            host_config,
+            networking_config: networking,
+            path: args.first().cloned().unwrap_or_default(),
+            args: args.get(1..).map(<[String]>::to_vec).unwrap_or_default(),
+            state: State {
+                status: "created".into(),
+                ..State::default()
+            },
+            restart_count: 0,
+            rw_key: id.to_owned(),
+            log_path: dir.join(format!("{id}-json.log")),
+            manually_stopped: false,
+        };
+        inner.save(&rec)?;
+        Ok(rec)
+    }
+
+    /// `POST /containers/{id}/start`.
+    pub fn start(&self, name: &str) -> Result<()> {
+        let inner = &self.inner;
+        let rec = inner.record(name)?;
+        match rec.state.status.as_str() {
+            "running" | "restarting" => {
+                return Err(Error::NotModified(format!(
+                    "container {} is already started",
+                    rec.id
+                )))
+            }
+            "paused" => {
+                return Err(Error::Conflict(
+                    "cannot start a paused container, try unpause instead".into(),
+                ))
+            }
+            "removing" | "dead" => {
+                return Err(Error::Conflict(format!(
+                    "container {} is marked for removal and cannot be started",
+                    rec.id
+                )))
+            }
+            _ => {}
+        }
+        let id = rec.id.clone();
+        match self.spawn_shim(&rec) {
+            Ok(st) => {
+                let rec = inner.update(&id, |e| {
+                    let s = &mut e.rec.state;
+                    s.status = "running".into();
+                    s.pid = st.pid;
+                    s.started_at = st.started_at;
+                    s.error.clear();
+                    s.exit_code = 0;
+                    e.rec.manually_stopped = false;
+                });
+                if let Some(rec) = rec {
+                    inner.publish(&rec, "start", &[]);
+                }
+                self.monitor(&id);
+                Ok(())
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                let code = if msg.contains("ermission denied") {
+                    126
+                } else {
+                    127
+                };
+                inner.update(&id, |e| {
+                    e.rec.state.error = msg.clone();
+                    e.rec.state.exit_code = code;
+                });
+                let _ = std::fs::remove_dir_all(inner.shim_dir(&id));
+                Err(e)
+            }
+        }
+    }
+
+    /// Build the bundle, write the shim's config and start it.
+    fn spawn_shim(&self, rec: &Record) -> Result<berth_shim_proto::ShimState> {
+        let inner = &self.inner;
+        let id = &rec.id;
+        let cfg = rec.cfg();
+        let hc = rec.host();
+        let sdir = inner.shim_dir(id);
+        let _ = std::fs::remove_dir_all(&sdir);
+        let bundle = sdir.join("bundle");
+        std::fs::create_dir_all(bundle.join("rootfs"))
+            .map_err(|e| Error::io(format!("create {}", bundle.display()), e))?;
+        let images = &inner.images;
+        let image_id = rec.image_id.clone();
+        let read = move |p: &str| images.read_image_file(&image_id, p).ok().flatten();
+        let user = spec::resolve_user(&cfg.user, &read)?;
+        let dir = inner.dir(id);
+        let spec = spec::build(
+            id,
+            &cfg,
+            &hc,
+            &user,
+            &spec::EtcFiles {
+                hosts: &dir.join("hosts"),
+                hostname: &dir.join("hostname"),
+                resolv_conf: &dir.join("resolv.conf"),
+            },
+            &inner.data_root,
+        )?;
+        let p = bundle.join("config.json");
+        std::fs::write(&p, serde_json::to_vec_pretty(&spec).unwrap_or_default())
+            .map_err(|e| Error::io(format!("write {}", p.display()), e))?;
+        let mounts = inner.store.snapshots.mounts(&rec.rw_key)?;
+        let log = match hc.log_config.r#type.as_str() {
+            "none" => None,
+            "" | "json-file" | "local" => Some(ShimLog {
+                path: rec.log_path.clone(),
+                max_size: hc
+                    .log_config
+                    .config
+                    .get("max-size")
+                    .and_then(|s| spec::parse_size(s))
+                    .map_or(0, |v| v.max(0) as u64),
+                max_file: hc
+                    .log_config
+                    .config
+                    .get("max-file")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(1),
+            }),
+            other => {
+                return Err(Error::Invalid(format!(
+                    "logging driver {other:?} is not supported"
+                )))
+            }
+        };
+        let runtime = match &inner.opts.runtime {
+            None => RuntimeKind::Builtin {
+                root: inner.runtime_root.clone(),
+            },
+            Some(p) => RuntimeKind::External {
+                path: p.clone(),
+                root: inner.runtime_root.join(
+                    p.file_name()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                ),
+            },
+        };
+        let shim_cfg = ShimConfig {
+            id: id.clone(),
+            bundle,
+            runtime,
+            rootfs: mounts
+                .into_iter()
+                .map(|m| RootfsMount {
+                    kind: m.kind,
+                    source: m.source,
+                    options: m.options,
+                })
+                .collect(),
+            tty: cfg.tty,
+            open_stdin: cfg.open_stdin,
+            stdin_once: cfg.stdin_once,
+            log,
+            exit_file: dir.join("exit.json"),
+            restart: restart_policy(&hc)?,
+            restart_count: rec.restart_count,
+            console_size: hc
+                .console_size
+                .filter(|[h, w]| *h > 0 && *w > 0)
+                .map(|[h, w]| (h, w)),
+        };
+        let p = sdir.join(berth_shim_proto::CONFIG_NAME);
+        std::fs::write(&p, serde_json::to_vec(&shim_cfg).unwrap_or_default())
+            .map_err(|e| Error::io(format!("write {}", p.display()), e))?;
+        let _ = std::fs::remove_file(dir.join("exit.json"));
+        let out = Command::new(&inner.opts.shim)
+            .arg("start")
+            .arg(&sdir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| Error::io(format!("run {}", inner.opts.shim.display()), e))?;
+        let answer = berth_shim_proto::decode_response_line(&out.stdout).map_err(|msg| {
+            Error::io(
+                format!("start shim for {id}"),
+                std::io::Error::other(format!("bad answer ({msg}), {}", out.status)),
+            )
+        })?;
+        if let Some((code, msg)) = answer.error {
+            let msg = format!("failed to create task for container: {msg}");
+            return Err(match code {
+                berth_shim_proto::ErrorCode::Invalid | berth_shim_proto::ErrorCode::NotFound => {
+                    Error::Invalid(msg)
+                }
+                berth_shim_proto::ErrorCode::Conflict => Error::Conflict(msg),
+                berth_shim_proto::ErrorCode::Internal => {
+                    Error::io(msg, std::io::Error::other("runtime"))
+                }
+            });
+        }
+        answer.state.ok_or_else(|| {
+            Error::io(
+                format!("start shim for {id}"),
+                std::io::Error::other("no state in answer"),
+            )
+        })
+    }
+
+    fn running(&self, name: &str) -> Result<Record> {
+        let rec = self.inner.record(name)?;
+        if !rec.state.is_running() {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                rec.id
+            )));
+        }
+        Ok(rec)
+    }
+
+    /// `POST /containers/{id}/stop`: the stop signal, then SIGKILL after
+    /// `timeout` seconds (default: the container's, else 10; -1 waits forever).
+    pub fn stop(&self, name: &str, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
+        let rec = self.inner.record(name)?;
+        if !rec.state.is_running() {
+            return Err(Error::NotModified(format!(
+                "container {} is already stopped",
+                rec.id
+            )));
+        }
+        let cfg = rec.cfg();
+        let sig = parse_signal(signal.or(cfg.stop_signal.as_deref()).unwrap_or("SIGTERM"))?;
+        let timeout = timeout.or(cfg.stop_timeout).unwrap_or(10);
+        self.inner
+            .update(&rec.id, |e| e.rec.manually_stopped = true);
+        let r = self.inner.client(&rec.id).call(&Request::Stop {
+            signal: sig,
+            timeout_secs: u64::try_from(timeout).ok(),
+        });
+        match r {
+            Ok(_) => {}
+            Err(e) if e.is_gone() => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.wait_stopped(&rec.id);
+        self.inner.publish(&rec, "stop", &[]);
+        Ok(())
+    }
+
+    /// Block until the monitor recorded the container as stopped.
+    fn wait_stopped(&self, id: &str) {
+        let inner = &self.inner;
+        let mut t = inner.lock();
+        loop {
+            match t.by_id.get(id) {
+                Some(e) if e.rec.state.is_running() => {}
+                _ => return,
+            }
+            let (g, _) = inner
+                .changed
+                .wait_timeout(t, Duration::from_millis(200))
+                .unwrap_or_else(|p| p.into_inner());
+            t = g;
+            // The monitor may have lost the shim: check it directly.
+            if let Some(e) = t.by_id.get(id) {
+                if e.rec.state.is_running()
+                    && !berth_shim_proto::socket_path(&inner.shim_dir(id)).exists()
+                {
+                    drop(t);
+                    self.finish(id, None);
+                    t = inner.lock();
+                }
+            }
+        }
+    }
+
+    /// `POST /containers/{id}/kill`.
+    pub fn kill(&self, name: &str, signal: Option<&str>) -> Result<()> {
+        let rec = self.running(name)?;
+        let sig = parse_signal(signal.unwrap_or("SIGKILL"))?;
+        if sig == 9 {
+            self.inner
+                .update(&rec.id, |e| e.rec.manually_stopped = true);
+        }
+        self.inner.client(&rec.id).call(&Request::Kill {
+            signal: sig,
+            all: false,
+        })?;
+        self.inner
+            .publish(&rec, "kill", &[("signal", sig.to_string())]);
+        if sig == 9 {
+            self.wait_stopped(&rec.id);
+        }
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/restart`.
+    pub fn restart(&self, name: &str, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
+        match self.stop(name, signal, timeout) {
+            Ok(()) | Err(Error::NotModified(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let rec = self.inner.record(name)?;
+        self.start(&rec.id)?;
+        self.inner.publish(&rec, "restart", &[]);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/pause` and `unpause`.
+    pub fn pause(&self, name: &str, pause: bool) -> Result<()> {
+        let rec = self.running(name)?;
+        match (rec.state.status.as_str(), pause) {
+            ("paused", true) => {
+                return Err(Error::Conflict(format!(
+                    "Container {} is already paused",
+                    rec.id
+                )))
+            }
+            ("running", false) => {
+                return Err(Error::Conflict(format!(
+                    "Container {} is not paused",
+                    rec.id
+                )))
+            }
+            _ => {}
+        }
+        let req = if pause {
+            Request::Pause
+        } else {
+            Request::Resume
+        };
+        self.inner.client(&rec.id).call(&req)?;
+        let status = if pause { "paused" } else { "running" };
+        if let Some(rec) = self
+            .inner
+            .update(&rec.id, |e| e.rec.state.status = status.into())
+        {
+            self.inner
+                .publish(&rec, if pause { "pause" } else { "unpause" }, &[]);
+        }
+        Ok(())
+    }
+
+    /// Register a wait now (before the container starts, as `docker run`
+    /// does); [`Waiter::wait`] blocks until the condition holds.
+    pub fn wait_for(&self, name: &str, cond: WaitCondition) -> Result<Waiter> {
+        let t = self.inner.lock();
+        let id = self.inner.find(&t, name)?;
+        Ok(Waiter {
+            inner: self.inner.clone(),
+            exits_seen: t.by_id[&id].exits,
+            id,
+            cond,
+        })
+    }
+
+    /// `DELETE /containers/{id}`.
+    pub fn remove(&self, name: &str, force: bool, volumes: bool) -> Result<()> {
+        let _ = volumes;
+        let inner = &self.inner;
+        let rec = inner.record(name)?;
+        if rec.state.is_running() {
+            if !force {
+                return Err(Error::Conflict(format!(
+                    "You cannot remove a {} container {}. Stop the container before attempting removal or force remove",
+                    rec.state.status, rec.id
+                )));
+            }
+            let _ = inner.client(&rec.id).call(&Request::Stop {
+                signal: 9,
+                timeout_secs: Some(0),
+            });
+            self.wait_stopped(&rec.id);
+        }
+        {
+            let mut t = inner.lock();
+            match t.by_id.get_mut(&rec.id) {
+                Some(e) if e.rec.state.status == "removing" => {
+                    return Err(Error::Conflict(format!(
+                        "removal of container {} is already in progress",
+                        rec.id
+                    )));
+                }
+                Some(e) => e.rec.state.status = "removing".into(),
+                None => return Err(Error::NoSuchContainer(name.to_owned())),
+            }
+        }
+        match inner.store.snapshots.remove(&rec.rw_key) {
+            Ok(()) => {}
+            Err(e) if e.kind() == berth_base::ErrorKind::NotFound => {}
+            Err(e) => {
+                inner.update(&rec.id, |e| e.rec.state.status = "dead".into());
+                return Err(e.into());
+            }
+        }
+        let _ = std::fs::remove_dir_all(inner.shim_dir(&rec.id));
+        let dir = inner.dir(&rec.id);
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| Error::io(format!("remove {}", dir.display()), e))?;
+        {
+            let mut t = inner.lock();
+            t.by_id.remove(&rec.id);
+            if t.names.get(&rec.name) == Some(&rec.id) {
+                t.names.remove(&rec.name);
+            }
+            t.execs.retain(|_, x| x.container_id != rec.id);
+            t.removed.push((rec.id.clone(), rec.state.exit_code.into()));
+            if t.removed.len() > 256 {
+                t.removed.remove(0);
+            }
+        }
+        inner.changed.notify_all();
+        inner.publish(&rec, "destroy", &[]);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/rename`.
+    pub fn rename(&self, name: &str, new: &str) -> Result<()> {
+        let new = new.strip_prefix('/').unwrap_or(new);
+        if !names::valid(new) {
+            return Err(Error::Invalid(format!(
+                "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let inner = &self.inner;
+        let mut t = inner.lock();
+        let id = inner.find(&t, name)?;
+        if let Some(other) = t.names.get(new) {
+            return Err(Error::Conflict(format!(
+                "Conflict. The container name \"/{new}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+            )));
+        }
+        let old = t.by_id[&id].rec.name.clone();
+        t.names.remove(&old);
+        t.names.insert(new.to_owned(), id.clone());
+        drop(t);
+        if let Some(rec) = inner.update(&id, |e| e.rec.name = new.to_owned()) {
+            inner.publish(&rec, "rename", &[("oldName", format!("/{old}"))]);
+        }
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/resize`.
+    pub fn resize(&self, name: &str, height: u16, width: u16) -> Result<()> {
+        let rec = self.running(name)?;
+        self.inner.client(&rec.id).call(&Request::Resize {
+            exec_id: None,
+            height,
+            width,
+        })?;
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/attach` (stream=1): the container's stdio.
+    pub fn attach(
+        &self,
+        name: &str,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    ) -> Result<AttachStream> {
+        let rec = self.running(name)?;
+        let (_, stream) = self.inner.client(&rec.id).stream(&Request::Attach {
+            stdin,
+            stdout,
+            stderr,
+        })?;
+        let (sock, pending) = stream.into_parts();
+        self.inner.publish(&rec, "attach", &[]);
+        Ok(AttachStream {
+            tty: rec.cfg().tty,
+            sock,
+            pending,
+        })
+    }
+
+    /// Whether the container has a tty (raw stream instead of frames).
+    pub fn is_tty(&self, name: &str) -> Result<bool> {
+        Ok(self.inner.record(name)?.cfg().tty)
+    }
+
+    /// `POST /containers/prune`: remove stopped containers; ids removed.
+    pub fn prune(&self, filters: &BTreeMap<String, Vec<String>>) -> Result<Vec<String>> {
+        let until = filters
+            .get("until")
+            .and_then(|v| v.first())
+            .and_then(|s| crate::container::logs::parse_time(s));
+        let candidates: Vec<Record> = {
+            let t = self.inner.lock();
+            t.by_id
+                .values()
+                .map(|e| e.rec.clone())
+                .filter(|r| !r.state.is_running() && r.state.status != "removing")
+                .filter(|r| until.is_none_or(|u| r.created < u))
+                .filter(|r| view::labels_match(r, filters))
+                .collect()
+        };
+        let mut out = Vec::new();
+        for r in candidates {
+            if self.remove(&r.id, false, false).is_ok() {
+                out.push(r.id);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Waiter {
+    /// Block until the condition holds.
+    pub fn wait(self) -> WaitResult {
+        let inner = &self.inner;
+        let mut t = inner.lock();
+        loop {
+            match t.by_id.get(&self.id) {
+                None => {
+                    let code = t
+                        .removed
+                        .iter()
+                        .rev()
+                        .find(|(id, _)| *id == self.id)
+                        .map_or(0, |(_, c)| *c);
+                    return WaitResult {
+                        status_code: code,
+                        error: None,
+                    };
+                }
+                Some(e) => {
+                    let done = match self.cond {
+                        WaitCondition::NotRunning => {
+                            !e.rec.state.is_running() || e.exits > self.exits_seen
+                        }
+                        WaitCondition::NextExit => e.exits > self.exits_seen,
+                        WaitCondition::Removed => false,
+                    };
+                    if done {
+                        let s = &e.rec.state;
+                        return WaitResult {
+                            status_code: s.exit_code.into(),
+                            error: (!s.error.is_empty()).then(|| s.error.clone()),
+                        };
+                    }
+                }
+            }
+            t = inner.changed.wait(t).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+fn status_name(s: Status) -> &'static str {
+    match s {
+        Status::Running => "running",
+        Status::Paused => "paused",
+        Status::Restarting => "restarting",
+        Status::Stopped => "exited",
+    }
+}
+
+/// Signal names (`SIGTERM`, `TERM`, `15`) to numbers.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        return Err(Error::Invalid(format!("Invalid signal: {s}")));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let n = match name {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "TRAP" => 5,
+        "ABRT" | "IOT" => 6,
+        "BUS" => 7,
+        "FPE" => 8,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "USR2" => 12,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        "STKFLT" => 16,
+        "CHLD" => 17,
+        "CONT" => 18,
+        "STOP" => 19,
+        "TSTP" => 20,
+        "TTIN" => 21,
+        "TTOU" => 22,
+        "URG" => 23,
+        "XCPU" => 24,
+        "XFSZ" => 25,
+        "VTALRM" => 26,
+        "PROF" => 27,
+        "WINCH" => 28,
+        "IO" | "POLL" => 29,
+        "PWR" => 30,
+        "SYS" => 31,
+        _ => {
+            if let Some(rest) = name.strip_prefix("RTMIN+") {
+                return rest
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|n| *n <= 30)
+                    .map(|n| 34 + n)
+                    .ok_or_else(|| Error::Invalid(format!("Invalid signal: {s}")));
+            }
+            return Err(Error::Invalid(format!("Invalid signal: {s}")));
+        }
+    };
+    Ok(n)
+}
+
+fn restart_policy(hc: &HostConfig) -> Result<RestartPolicy> {
+    let rp = &hc.restart_policy;
+    Ok(match rp.name.as_str() {
+        "" | "no" => RestartPolicy::No,
+        "always" => RestartPolicy::Always,
+        "unless-stopped" => RestartPolicy::UnlessStopped,
+        "on-failure" => RestartPolicy::OnFailure {
+            max_retries: rp.maximum_retry_count,
+        },
+        other => return Err(Error::Invalid(format!("invalid restart policy '{other}'"))),
+    })
+}
+
+fn validate_host_config(hc: &HostConfig) -> Result<()> {
+    let rp = restart_policy(hc)?;
+    if hc.auto_remove && !matches!(rp, RestartPolicy::No) {
+        return Err(Error::Invalid(
+            "can't create 'AutoRemove' container with restart policy".into(),
+        ));
+    }
+    if hc.restart_policy.maximum_retry_count > 0 && !matches!(rp, RestartPolicy::OnFailure { .. }) {
+        return Err(Error::Invalid(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'".into(),
+        ));
+    }
+    if hc.memory > 0 && hc.memory < 6 * 1024 * 1024 {
+        return Err(Error::Invalid("Minimum memory limit allowed is 6MB".into()));
+    }
+    if hc.memory_swap > 0 && hc.memory_swap < hc.memory {
+        return Err(Error::Invalid(
+            "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
+        ));
+    }
+    if hc.nano_cpus < 0 || hc.cpu_shares < 0 {
+        return Err(Error::Invalid(
+            "Range of CPUs is from 0.01 to the number of CPUs".into(),
+        ));
+    }
+    spec::capabilities(hc.privileged, &hc.cap_add, &hc.cap_drop)?;
+    for o in &hc.security_opt {
+        let ok = o.starts_with("seccomp")
+            || o.starts_with("no-new-privileges")
+            || o.starts_with("apparmor")
+            || o.starts_with("label");
+        if !ok {
+            return Err(Error::Invalid(format!("invalid --security-opt: {o:?}")));
+        }
+    }
+    Ok(())
+}
+
+/// Docker's merge of the image's defaults into the container's Config.
+fn merge_image_config(cfg: &mut Config, img: &crate::image::config::ContainerConfig) {
+    if cfg.user.is_empty() {
+        cfg.user = img.user.clone();
+    }
+    let mut env: Vec<String> = img.env.clone().unwrap_or_default();
+    for e in cfg.env.iter().flatten() {
+        let k = e.split('=').next().unwrap_or_default();
+        env.retain(|x| x.split('=').next() != Some(k));
+        env.push(e.clone());
+    }
+    cfg.env = Some(env);
+    if cfg.entrypoint.is_none() {
+        cfg.entrypoint = img.entrypoint.clone();
+        if cfg.cmd.as_ref().is_none_or(Vec::is_empty) {
+            cfg.cmd = img.cmd.clone();
+        }
+    }
+    if cfg.working_dir.is_empty() {
+        cfg.working_dir = img.working_dir.clone();
+    }
+    if cfg.stop_signal.is_none() {
+        cfg.stop_signal = img.stop_signal.clone();
+    }
+    if let Some(il) = &img.labels {
+        let labels = cfg.labels.get_or_insert_with(BTreeMap::new);
+        for (k, v) in il {
+            labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    if cfg.healthcheck.is_none() {
+        cfg.healthcheck = img
+            .healthcheck
+            .as_ref()
+            .and_then(|h| serde_json::to_value(h).ok());
+    }
+    if cfg.exposed_ports.is_none() {
+        cfg.exposed_ports = img
+            .exposed_ports
+            .as_ref()
+            .and_then(|p| serde_json::to_value(p).ok());
+    }
+    if cfg.volumes.is_none() {
+        cfg.volumes = img
+            .volumes
+            .as_ref()
+            .and_then(|p| serde_json::to_value(p).ok());
+    }
+}
+
+/// The host's resolv.conf, or Google's servers when it only names a local
+/// stub resolver the container cannot reach (as docker does).
+fn host_resolv_conf() -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let kept: Vec<&str> = host
+        .lines()
+        .filter(|l| {
+            let mut w = l.split_whitespace();
+            !(w.next() == Some("nameserver")
+                && w.next()
+                    .is_some_and(|a| a.starts_with("127.") || a == "::1"))
+        })
+        .collect();
+    let mut out = kept.join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    if !out.lines().any(|l| l.starts_with("nameserver")) {
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_like_docker() {
+        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
+        assert_eq!(parse_signal("kill").unwrap(), 9);
+        assert_eq!(parse_signal("10").unwrap(), 10);
+        assert_eq!(parse_signal("RTMIN+1").unwrap(), 35);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("0").is_err());
+    }
+
+    #[test]
+    fn image_defaults_merge() {
+        let img = crate::image::config::ContainerConfig {
+            env: Some(vec!["PATH=/bin".into(), "A=1".into()]),
+            cmd: Some(vec!["sh".into()]),
+            entrypoint: None,
+            working_dir: "/w".into(),
+            ..Default::default()
+        };
+        let mut c = Config {
+            env: Some(vec!["A=2".into()]),
+            ..Default::default()
+        };
+        merge_image_config(&mut c, &img);
+        assert_eq!(c.env.unwrap(), ["PATH=/bin", "A=2"]);
+        assert_eq!(c.cmd.unwrap(), ["sh"]);
+        assert_eq!(c.working_dir, "/w");
+        // An entrypoint given at create drops the image's Cmd.
+        let mut c = Config {
+            entrypoint: Some(vec!["echo".into()]),
+            ..Default::default()
+        };
+        merge_image_config(&mut c, &img);
+        assert!(c.cmd.is_none());
+    }
+}

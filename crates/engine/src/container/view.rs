@@ -1,0 +1,318 @@
+//! `docker inspect` and `docker ps` in the Engine API's shapes.
+
+use super::types::Record;
+use super::{Containers, Result};
+use berth_shim_proto::time::format_rfc3339_nano;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Docker's zero time.
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+fn time(t: i64) -> String {
+    if t <= 0 {
+        ZERO_TIME.into()
+    } else {
+        format_rfc3339_nano(t)
+    }
+}
+
+/// "2 seconds", "About a minute", "3 hours" — Go's units.HumanDuration.
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".into(),
+        _ if s < 3600 => format!("{} minutes", s / 60),
+        _ if s < 2 * 3600 => "About an hour".into(),
+        _ if s < 48 * 3600 => format!("{} hours", s / 3600),
+        _ if s < 7 * 24 * 3600 * 2 => format!("{} days", s / 86_400),
+        _ if s < 30 * 24 * 3600 * 3 => format!("{} weeks", s / (7 * 86_400)),
+        _ if s < 365 * 24 * 3600 * 2 => format!("{} months", s / (30 * 86_400)),
+        _ => format!("{} years", s / (365 * 86_400)),
+    }
+}
+
+fn status_text(r: &Record) -> String {
+    let now = berth_shim_proto::time::now();
+    let ago = |t: i64| human_duration((now - t) / 1_000_000_000);
+    let s = &r.state;
+    match s.status.as_str() {
+        "running" => format!("Up {}", ago(s.started_at)),
+        "paused" => format!("Up {} (Paused)", ago(s.started_at)),
+        "restarting" => format!("Restarting ({}) {} ago", s.exit_code, ago(s.finished_at)),
+        "removing" => "Removal In Progress".into(),
+        "dead" => "Dead".into(),
+        "exited" => format!("Exited ({}) {} ago", s.exit_code, ago(s.finished_at)),
+        _ => "Created".into(),
+    }
+}
+
+fn network_settings(r: &Record) -> Value {
+    let mode = r.host().network_mode;
+    let net = if mode.is_empty() || mode == "default" {
+        "bridge".to_owned()
+    } else {
+        mode
+    };
+    let mut networks = serde_json::Map::new();
+    if net != "none" && net != "host" {
+        networks.insert(
+            net,
+            json!({
+                "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
+                "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+                "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0, "DriverOpts": null, "DNSNames": null,
+            }),
+        );
+    }
+    json!({
+        "Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": false,
+        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
+        "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": "",
+        "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
+        "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+        "Networks": networks,
+    })
+}
+
+fn mounts(r: &Record) -> Vec<Value> {
+    let hc = r.host();
+    let mut out = Vec::new();
+    for b in &hc.binds {
+        let parts: Vec<&str> = b.split(':').collect();
+        if parts.len() < 2 {
+            continue;
+        }
+        let ro = parts
+            .get(2)
+            .is_some_and(|o| o.split(',').any(|x| x == "ro"));
+        let named = !parts[0].starts_with('/');
+        out.push(json!({
+            "Type": if named { "volume" } else { "bind" },
+            "Name": if named { parts[0] } else { "" },
+            "Source": if named { format!("/var/lib/berth/volumes/{}/_data", parts[0]) } else { parts[0].to_owned() },
+            "Destination": parts[1],
+            "Driver": if named { "local" } else { "" },
+            "Mode": parts.get(2).copied().unwrap_or(""),
+            "RW": !ro,
+            "Propagation": if named { "" } else { "rprivate" },
+        }));
+    }
+    out
+}
+
+fn host_config(r: &Record) -> Value {
+    let mut hc = r.host_config.clone();
+    if let Some(o) = hc.as_object_mut() {
+        let defaults = [
+            ("NetworkMode", json!("bridge")),
+            (
+                "RestartPolicy",
+                json!({"Name": "no", "MaximumRetryCount": 0}),
+            ),
+            ("LogConfig", json!({"Type": "json-file", "Config": {}})),
+            ("Binds", Value::Null),
+            ("AutoRemove", json!(false)),
+            ("Privileged", json!(false)),
+            ("ReadonlyRootfs", json!(false)),
+            ("CapAdd", Value::Null),
+            ("CapDrop", Value::Null),
+            ("Memory", json!(0)),
+            ("NanoCpus", json!(0)),
+            ("CpuShares", json!(0)),
+            ("PidsLimit", Value::Null),
+            ("ShmSize", json!(67_108_864)),
+            ("PortBindings", json!({})),
+        ];
+        for (k, v) in defaults {
+            let missing = o
+                .get(k)
+                .is_none_or(|x| x.is_null() || (k == "NetworkMode" && x == ""))
+                && !(v.is_null() && o.contains_key(k));
+            if missing {
+                o.insert(k.into(), v);
+            }
+        }
+        if o.get("LogConfig")
+            .and_then(|l| l.get("Type"))
+            .is_some_and(|t| t == "")
+        {
+            o.insert(
+                "LogConfig".into(),
+                json!({"Type": "json-file", "Config": {}}),
+            );
+        }
+        if o.get("ShmSize").is_some_and(|s| s == 0) {
+            o.insert("ShmSize".into(), json!(67_108_864));
+        }
+    }
+    hc
+}
+
+impl Containers {
+    /// `GET /containers/{id}/json`.
+    pub fn inspect(&self, name: &str) -> Result<Value> {
+        let r = self.inner.record(name)?;
+        let dir = self.inner.dir(&r.id);
+        let s = &r.state;
+        let exec_ids: Vec<String> = {
+            let t = self.inner.lock();
+            t.execs
+                .iter()
+                .filter(|(_, x)| x.container_id == r.id)
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        let upper = berth_store::Snapshotter::upper_dir(&self.inner.store.snapshots, &r.rw_key)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        Ok(json!({
+            "Id": r.id,
+            "Created": time(r.created),
+            "Path": r.path,
+            "Args": r.args,
+            "State": {
+                "Status": s.status,
+                "Running": matches!(s.status.as_str(), "running" | "paused"),
+                "Paused": s.status == "paused",
+                "Restarting": s.status == "restarting",
+                "OOMKilled": s.oom_killed,
+                "Dead": s.status == "dead",
+                "Pid": s.pid,
+                "ExitCode": s.exit_code,
+                "Error": s.error,
+                "StartedAt": time(s.started_at),
+                "FinishedAt": time(s.finished_at),
+            },
+            "Image": r.image_id,
+            "ResolvConfPath": dir.join("resolv.conf"),
+            "HostnamePath": dir.join("hostname"),
+            "HostsPath": dir.join("hosts"),
+            "LogPath": r.log_path,
+            "Name": format!("/{}", r.name),
+            "RestartCount": r.restart_count,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": if exec_ids.is_empty() { Value::Null } else { json!(exec_ids) },
+            "HostConfig": host_config(&r),
+            "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": upper, "MergedDir": "", "WorkDir": "", "LowerDir": ""}},
+            "Mounts": mounts(&r),
+            "Config": r.config,
+            "NetworkSettings": network_settings(&r),
+        }))
+    }
+
+    /// `GET /containers/json`.
+    pub fn list(&self, opts: &ListOptions) -> Result<Vec<Value>> {
+        let mut recs: Vec<Record> = {
+            let t = self.inner.lock();
+            t.by_id.values().map(|e| e.rec.clone()).collect()
+        };
+        recs.sort_by_key(|r| std::cmp::Reverse(r.created));
+        let all = opts.all || opts.limit > 0 || opts.latest;
+        let mut out = Vec::new();
+        for r in recs {
+            if !all && !r.state.is_running() {
+                continue;
+            }
+            if !matches_filters(&r, &opts.filters) {
+                continue;
+            }
+            let cfg = r.cfg();
+            let mut command = r.path.clone();
+            for a in &r.args {
+                command.push(' ');
+                command.push_str(a);
+            }
+            let mode = r.host().network_mode;
+            out.push(json!({
+                "Id": r.id,
+                "Names": [format!("/{}", r.name)],
+                "Image": r.image,
+                "ImageID": r.image_id,
+                "Command": command,
+                "Created": r.created / 1_000_000_000,
+                "Ports": [],
+                "Labels": cfg.labels.unwrap_or_default(),
+                "State": r.state.status,
+                "Status": status_text(&r),
+                "HostConfig": {"NetworkMode": if mode.is_empty() { "bridge".to_owned() } else { mode }},
+                "NetworkSettings": {"Networks": network_settings(&r)["Networks"].clone()},
+                "Mounts": mounts(&r),
+            }));
+            if opts.latest || (opts.limit > 0 && out.len() >= opts.limit) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Options of `docker ps`.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub all: bool,
+    /// Only the `limit` newest (0: no limit).
+    pub limit: usize,
+    pub latest: bool,
+    /// `status`, `name`, `id`, `label`, `ancestor`, `exited`.
+    pub filters: BTreeMap<String, Vec<String>>,
+}
+
+pub(crate) fn labels_match(r: &Record, filters: &BTreeMap<String, Vec<String>>) -> bool {
+    let labels = r.cfg().labels.unwrap_or_default();
+    let want = |f: &str| -> bool {
+        match f.split_once('=') {
+            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+            None => labels.contains_key(f),
+        }
+    };
+    filters
+        .get("label")
+        .is_none_or(|fs| fs.iter().all(|f| want(f)))
+        && filters
+            .get("label!")
+            .is_none_or(|fs| fs.iter().all(|f| !want(f)))
+}
+
+fn matches_filters(r: &Record, filters: &BTreeMap<String, Vec<String>>) -> bool {
+    let any = |key: &str, f: &dyn Fn(&str) -> bool| {
+        filters
+            .get(key)
+            .is_none_or(|vs| vs.is_empty() || vs.iter().any(|v| f(v)))
+    };
+    labels_match(r, filters)
+        && any("status", &|v| v == r.state.status)
+        && any("name", &|v| r.name.contains(v.trim_start_matches('/')))
+        && any("id", &|v| r.id.starts_with(v))
+        && any("ancestor", &|v| {
+            r.image == v
+                || r.image_id == v
+                || r.image_id.trim_start_matches("sha256:").starts_with(v)
+                || r.image.split(':').next() == Some(v)
+        })
+        && any("exited", &|v| {
+            r.state.status == "exited" && v.parse::<i32>().ok() == Some(r.state.exit_code)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_docker() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(5), "5 seconds");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(600), "10 minutes");
+        assert_eq!(human_duration(3 * 3600), "3 hours");
+    }
+}

@@ -1,0 +1,440 @@
+//! The container service against the real kernel: a busybox image
+//! imported through the image service, containers run by berth-shim (with
+//! the linked runtime), logs, exec, stop, bad input, and recovery after the
+//! engine's process died.
+#![allow(clippy::unwrap_used)]
+
+use berth_base::testenv::{is_root, require};
+use berth_engine::container::{frame, Containers, ListOptions, LogOptions, Options, WaitCondition};
+use berth_engine::image::ImportOptions;
+use berth_engine::{Config, Engine};
+use serde_json::json;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BUSYBOX: &str = "/usr/bin/busybox";
+
+/// berth-shim built beside the test binary (target/<profile>/berth-shim).
+fn shim_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let p = exe.parent()?.parent()?.join("berth-shim");
+    p.exists().then_some(p)
+}
+
+fn prerequisites() -> bool {
+    require(is_root(), "needs root")
+        && require(Path::new(BUSYBOX).exists(), "needs busybox-static")
+        && require(
+            shim_binary().is_some(),
+            "needs berth-shim built (cargo build -p berth-shim)",
+        )
+}
+
+/// A tar of a busybox root filesystem.
+fn busybox_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let dir = |b: &mut tar::Builder<Vec<u8>>, name: &str| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        b.append_data(&mut h, name, std::io::empty()).unwrap();
+    };
+    for d in ["bin", "etc", "tmp", "proc", "sys", "dev"] {
+        dir(&mut b, d);
+    }
+    let data = std::fs::read(BUSYBOX).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o755);
+    h.set_size(data.len() as u64);
+    b.append_data(&mut h, "bin/busybox", data.as_slice())
+        .unwrap();
+    for app in [
+        "sh", "echo", "cat", "sleep", "true", "false", "id", "env", "pwd", "ls", "trap",
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        b.append_link(&mut h, format!("bin/{app}"), "busybox")
+            .unwrap();
+    }
+    for (name, body) in [
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        ),
+        ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(body.len() as u64);
+        b.append_data(&mut h, name, body.as_bytes()).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("bct-{}-", std::process::id()))
+            .tempdir_in("/tmp")
+            .unwrap();
+        Self { dir }
+    }
+
+    fn open_at(root: &Path) -> (Engine, Containers) {
+        let engine = Engine::open(Config {
+            data_root: root.join("data"),
+            exec_root: root.join("exec"),
+        })
+        .unwrap();
+        let c = Containers::open(
+            &engine,
+            Options {
+                shim: shim_binary().unwrap(),
+                runtime: None,
+            },
+        )
+        .unwrap();
+        (engine, c)
+    }
+
+    fn open(&self) -> (Engine, Containers) {
+        Self::open_at(self.dir.path())
+    }
+}
+
+/// Kills every shim and container left under the test's exec root.
+struct Cleanup(PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let shims = self.0.join("exec/shims");
+        for ent in std::fs::read_dir(&shims).into_iter().flatten().flatten() {
+            if let Ok(d) = std::fs::read(ent.path().join("state.json")) {
+                if let Ok(st) = serde_json::from_slice::<serde_json::Value>(&d) {
+                    for k in ["pid", "shim_pid"] {
+                        if let Some(pid) = st[k].as_i64().filter(|p| *p > 0) {
+                            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn import_busybox(engine: &Engine) {
+    let tar = busybox_tar();
+    engine
+        .images()
+        .import(
+            &mut tar.as_slice(),
+            &ImportOptions {
+                reference: Some("busybox:latest".into()),
+                changes: vec!["CMD [\"sh\"]".into()],
+                message: String::new(),
+                source: "-".into(),
+            },
+        )
+        .unwrap();
+}
+
+fn logs(c: &Containers, id: &str) -> String {
+    let mut out = String::new();
+    c.logs(
+        id,
+        &LogOptions {
+            stdout: true,
+            stderr: true,
+            ..LogOptions::default()
+        },
+        &mut |l| {
+            out.push_str(&String::from_utf8_lossy(&l.text));
+            true
+        },
+    )
+    .unwrap();
+    out
+}
+
+#[test]
+fn run_logs_inspect_list_remove() {
+    if !prerequisites() {
+        return;
+    }
+    let env = Env::new();
+    let _cleanup = Cleanup(env.dir.path().to_owned());
+    let (engine, c) = env.open();
+    import_busybox(&engine);
+    let created = c
+        .create(
+            Some("hello"),
+            &json!({"Image": "busybox", "Cmd": ["sh", "-c", "echo hello; echo oops >&2; exit 3"], "Env": ["A=1"]}),
+        )
+        .unwrap();
+    let id = created.id;
+    assert_eq!(id.len(), 64);
+    let w = c.wait_for(&id, WaitCondition::NextExit).unwrap();
+    c.start("hello").unwrap();
+    let r = w.wait();
+    assert_eq!(r.status_code, 3);
+    assert_eq!(logs(&c, &id), "hello\noops\n");
+    let i = c.inspect(&id[..12]).unwrap();
+    assert_eq!(i["State"]["Status"], "exited");
+    assert_eq!(i["State"]["ExitCode"], 3);
+    assert_eq!(i["Name"], "/hello");
+    assert_eq!(i["Config"]["Env"], json!(["A=1"]));
+    assert!(
+        i["HostConfig"].is_object() && i["NetworkSettings"].is_object() && i["Mounts"].is_array()
+    );
+    assert!(c.list(&ListOptions::default()).unwrap().is_empty());
+    let all = c
+        .list(&ListOptions {
+            all: true,
+            ..ListOptions::default()
+        })
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert!(all[0]["Status"].as_str().unwrap().starts_with("Exited (3)"));
+    // The name is taken until removal.
+    let clash = c
+        .create(Some("hello"), &json!({"Image": "busybox"}))
+        .unwrap_err();
+    assert_eq!(clash.kind(), berth_base::ErrorKind::Conflict);
+    c.remove("hello", false, false).unwrap();
+    assert_eq!(
+        c.inspect(&id).unwrap_err().kind(),
+        berth_base::ErrorKind::NotFound
+    );
+    c.create(Some("hello"), &json!({"Image": "busybox"}))
+        .unwrap();
+}
+
+#[test]
+fn exec_stop_and_bad_input() {
+    if !prerequisites() {
+        return;
+    }
+    let env = Env::new();
+    let _cleanup = Cleanup(env.dir.path().to_owned());
+    let (engine, c) = env.open();
+    import_busybox(&engine);
+    assert_eq!(
+        c.create(None, &json!({"Image": "nosuchimage"}))
+            .unwrap_err()
+            .kind(),
+        berth_base::ErrorKind::NotFound
+    );
+    let bad = c
+        .create(
+            None,
+            &json!({"Image": "busybox", "Cmd": ["/no/such/binary"]}),
+        )
+        .unwrap();
+    let err = c.start(&bad.id).unwrap_err();
+    assert_eq!(err.kind(), berth_base::ErrorKind::Invalid, "{err}");
+    assert_eq!(c.inspect(&bad.id).unwrap()["State"]["Status"], "created");
+
+    let id = c
+        .create(
+            Some("sleeper"),
+            &json!({"Image": "busybox", "Cmd": ["sleep", "1000"]}),
+        )
+        .unwrap()
+        .id;
+    c.start(&id).unwrap();
+    assert_eq!(
+        c.start(&id).unwrap_err().kind(),
+        berth_base::ErrorKind::NotModified
+    );
+    let x = c
+        .exec_create(&id, &json!({"Cmd": ["sh", "-c", "echo in-exec; id -u; exit 4"], "AttachStdout": true, "AttachStderr": true}))
+        .unwrap();
+    let s = c.exec_start(&x, false).unwrap().unwrap();
+    let mut sock = s.sock;
+    let mut raw = s.pending;
+    sock.read_to_end(&mut raw).unwrap();
+    let mut out = Vec::new();
+    let mut rest = raw.as_slice();
+    while rest.len() >= 8 {
+        let (kind, len) = frame::parse_header(rest[..8].try_into().unwrap());
+        assert_eq!(kind, frame::STDOUT);
+        out.extend_from_slice(&rest[8..8 + len]);
+        rest = &rest[8 + len..];
+    }
+    assert_eq!(out, b"in-exec\n0\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let i = c.exec_inspect(&x).unwrap();
+        if !i.running {
+            assert_eq!(i.exit_code, Some(4));
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // sleep as pid 1 ignores SIGTERM: stop escalates to SIGKILL.
+    c.stop(&id, None, Some(1)).unwrap();
+    let i = c.inspect(&id).unwrap();
+    assert_eq!(
+        (
+            i["State"]["Status"].as_str(),
+            i["State"]["ExitCode"].as_i64()
+        ),
+        (Some("exited"), Some(137))
+    );
+    let e = c.exec_create(&id, &json!({"Cmd": ["true"]})).unwrap_err();
+    assert_eq!(e.kind(), berth_base::ErrorKind::Conflict);
+    assert_eq!(
+        c.stop(&id, None, None).unwrap_err().kind(),
+        berth_base::ErrorKind::NotModified
+    );
+    // A running container is not removed without force.
+    c.start(&id).unwrap();
+    assert_eq!(
+        c.remove(&id, false, false).unwrap_err().kind(),
+        berth_base::ErrorKind::Conflict
+    );
+    c.remove(&id, true, false).unwrap();
+}
+
+#[test]
+fn restart_policy_and_attach() {
+    if !prerequisites() {
+        return;
+    }
+    let env = Env::new();
+    let _cleanup = Cleanup(env.dir.path().to_owned());
+    let (engine, c) = env.open();
+    import_busybox(&engine);
+    let id = c
+        .create(
+            None,
+            &json!({"Image": "busybox", "Cmd": ["sh", "-c", "echo try; exit 2"], "HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}}}),
+        )
+        .unwrap()
+        .id;
+    c.start(&id).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let i = c.inspect(&id).unwrap();
+        if i["State"]["Status"] == "exited" && i["RestartCount"] == 2 {
+            assert_eq!(i["State"]["ExitCode"], 2);
+            break;
+        }
+        assert!(Instant::now() < deadline, "{i}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(logs(&c, &id), "try\ntry\ntry\n");
+
+    // Attach with stdin: cat echoes back, stdin EOF ends it.
+    let id = c
+        .create(
+            None,
+            &json!({"Image": "busybox", "Cmd": ["cat"], "OpenStdin": true, "StdinOnce": true}),
+        )
+        .unwrap()
+        .id;
+    let w = c.wait_for(&id, WaitCondition::NextExit).unwrap();
+    c.start(&id).unwrap();
+    let s = c.attach(&id, true, true, true).unwrap();
+    let mut sock = s.sock;
+    sock.write_all(&frame::header(frame::STDIN, 5)).unwrap();
+    sock.write_all(b"ping\n").unwrap();
+    sock.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut raw = s.pending;
+    sock.read_to_end(&mut raw).unwrap();
+    assert_eq!(&raw[8..], b"ping\n");
+    assert_eq!(w.wait().status_code, 0);
+}
+
+/// Phase one of `containers_survive_the_engine`, run in a child process
+/// that exits without any cleanup, like a daemon killed with SIGKILL.
+#[test]
+fn recovery_phase_one() {
+    let Ok(root) = std::env::var("BERTH_TEST_RECOVERY_ROOT") else {
+        return;
+    };
+    let root = PathBuf::from(root);
+    let (engine, c) = Env::open_at(&root);
+    import_busybox(&engine);
+    for name in ["alive", "doomed"] {
+        c.create(Some(name), &json!({"Image": "busybox", "Cmd": ["sh", "-c", "while true; do echo tick; sleep 0.1; done"]}))
+            .unwrap();
+        c.start(name).unwrap();
+    }
+    std::process::exit(0);
+}
+
+#[test]
+fn containers_survive_the_engine() {
+    if !prerequisites() {
+        return;
+    }
+    let env = Env::new();
+    let _cleanup = Cleanup(env.dir.path().to_owned());
+    let st = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "recovery_phase_one", "--nocapture"])
+        .env("BERTH_TEST_RECOVERY_ROOT", env.dir.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // While no engine runs: one container is killed from outside.
+    let records = env.dir.path().join("data/containers");
+    let doomed: serde_json::Value = std::fs::read_dir(&records)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            serde_json::from_slice::<serde_json::Value>(
+                &std::fs::read(e.path().join("container.json")).unwrap(),
+            )
+            .unwrap()
+        })
+        .find(|r| r["name"] == "doomed")
+        .unwrap();
+    let pid = doomed["state"]["pid"].as_i64().unwrap();
+    assert!(pid > 0);
+    Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    let exit_file = records
+        .join(doomed["id"].as_str().unwrap())
+        .join("exit.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !exit_file.exists() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (_engine, c) = env.open();
+    let d = c.inspect("doomed").unwrap();
+    assert_eq!(
+        (
+            d["State"]["Status"].as_str(),
+            d["State"]["ExitCode"].as_i64()
+        ),
+        (Some("exited"), Some(137))
+    );
+    let a = c.inspect("alive").unwrap();
+    assert_eq!(a["State"]["Status"], "running");
+    // Its log kept growing, and the engine still controls it.
+    assert!(logs(&c, "alive").lines().count() >= 2);
+    c.kill("alive", None).unwrap();
+    let a = c.inspect("alive").unwrap();
+    assert_eq!(
+        (
+            a["State"]["Status"].as_str(),
+            a["State"]["ExitCode"].as_i64()
+        ),
+        (Some("exited"), Some(137))
+    );
+}
