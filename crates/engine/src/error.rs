@@ -8,6 +8,12 @@ pub enum Error {
     /// The image store failed or refused the content.
     #[error(transparent)]
     Store(#[from] berth_store::Error),
+    /// A network operation failed or was refused.
+    #[error(transparent)]
+    Network(#[from] berth_network::Error),
+    /// A volume or mount operation failed or was refused.
+    #[error(transparent)]
+    Volume(#[from] berth_volume::Error),
     /// No image by that name or id.
     #[error("no such image: {0}")]
     NoSuchImage(String),
@@ -35,6 +41,8 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Store(e) => e.kind(),
+            Error::Network(e) => e.kind(),
+            Error::Volume(e) => e.kind(),
             Error::NoSuchImage(_) => ErrorKind::NotFound,
             Error::InvalidReference(_) | Error::Invalid(_) => ErrorKind::Invalid,
             Error::Conflict(_) => ErrorKind::Conflict,

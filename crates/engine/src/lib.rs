@@ -34,9 +34,11 @@ pub mod container;
 pub mod error;
 pub mod events;
 pub mod image;
+pub mod network;
 pub mod reference;
 pub mod spec;
 pub mod timefmt;
+pub mod volume;
 
 pub use error::{Error, Result};
 
@@ -61,6 +63,8 @@ pub struct Engine {
     store: Arc<berth_store::Store>,
     events: Arc<Events>,
     images: Images,
+    networks: Arc<network::Networks>,
+    volumes: Arc<volume::Volumes>,
 }
 
 impl Engine {
@@ -72,11 +76,15 @@ impl Engine {
         let store = Arc::new(berth_store::Store::open(&config.data_root)?);
         let events = Arc::new(Events::new());
         let images = Images::new(store.clone(), events.clone());
+        let networks = Arc::new(network::Networks::open(&config, events.clone())?);
+        let volumes = Arc::new(volume::Volumes::open(&config, events.clone())?);
         Ok(Self {
             config,
             store,
             events,
             images,
+            networks,
+            volumes,
         })
     }
 
@@ -88,6 +96,16 @@ impl Engine {
     /// The image service.
     pub fn images(&self) -> &Images {
         &self.images
+    }
+
+    /// The network service.
+    pub fn networks(&self) -> &Arc<network::Networks> {
+        &self.networks
+    }
+
+    /// The volume service.
+    pub fn volumes(&self) -> &Arc<volume::Volumes> {
+        &self.volumes
     }
 
     /// The event bus.
