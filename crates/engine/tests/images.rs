@@ -209,3 +209,34 @@ fn spec_from_an_imported_image_resolves_users_from_its_files() {
     assert_eq!(p.args().clone().unwrap(), vec!["sh"]);
     assert!(p.env().clone().unwrap().contains(&"PATH=/bin".to_string()));
 }
+
+#[test]
+fn load_path_reads_files_and_layout_directories() {
+    let a = engine();
+    let id = import_busybox(&a, "busybox:dir");
+    let archive = a.dir.path().join("saved.tar");
+    a.engine
+        .images()
+        .save(
+            &["busybox:dir".into()],
+            &mut std::fs::File::create(&archive).unwrap(),
+        )
+        .unwrap();
+    let layout = a.dir.path().join("layout");
+    tar::Archive::new(std::fs::File::open(&archive).unwrap())
+        .unpack(&layout)
+        .unwrap();
+
+    let b = engine();
+    let loaded = b.engine.images().load_path(&layout, &mut |_| {}).unwrap();
+    assert_eq!(loaded, vec![Loaded::Tag("busybox:dir".into())]);
+    assert_eq!(b.engine.images().resolve("busybox:dir").unwrap(), id);
+    let c = engine();
+    c.engine.images().load_path(&archive, &mut |_| {}).unwrap();
+    assert_eq!(c.engine.images().resolve("busybox:dir").unwrap(), id);
+    assert!(c
+        .engine
+        .images()
+        .load_path(&a.dir.path().join("nothing-here"), &mut |_| {})
+        .is_err());
+}

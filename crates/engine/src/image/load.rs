@@ -160,6 +160,15 @@ impl Images {
         let result = self
             .read_archive(r, &mut ar, progress)
             .and_then(|()| self.commit_archive(&mut ar));
+        self.finish_load(ar, result)
+    }
+
+    /// Cleans up after a load and reports what it made.
+    fn finish_load(
+        &self,
+        mut ar: Archive,
+        result: Result<(Vec<String>, Vec<Vec<Reference>>)>,
+    ) -> Result<Vec<Loaded>> {
         // Whatever went wrong, staged layers go on drop; blobs this load
         // wrote that nothing refers to go here.
         let written = std::mem::take(&mut ar.written);
@@ -215,62 +224,113 @@ impl Images {
                 continue;
             }
             let size = entry.size();
-            let named_blob = blob_digest(&path);
-            let (head, mut rest) = peek(&mut entry, 512).map_err(bad)?;
-            let looks_like_layer = Compression::detect(&head) != Compression::None
-                || (head.len() >= 262 && &head[257..262] == b"ustar");
-            if looks_like_layer && (path.ends_with("layer.tar") || named_blob.is_some()) {
-                let short = match &named_blob {
-                    Some(d) => d.short().to_owned(),
-                    None => path
-                        .split('/')
-                        .next()
-                        .unwrap_or("")
-                        .chars()
-                        .take(12)
-                        .collect(),
-                };
-                progress(&LoadProgress {
-                    id: short.clone(),
-                    status: "Loading layer".into(),
-                    current: 0,
-                    total: Some(size),
-                });
-                let layer = ingest_layer(&self.store, &mut rest, named_blob.as_ref())
-                    .map_err(|e| in_entry(&path, e))?;
-                ar.written.push(layer.blob.to_string());
-                progress(&LoadProgress {
-                    id: short,
-                    status: "Loaded".into(),
-                    current: size,
-                    total: Some(size),
-                });
-                ar.layers.insert(path, layer);
-            } else if size <= MAX_JSON {
-                let mut data = Vec::with_capacity(size as usize);
-                rest.read_to_end(&mut data).map_err(bad)?;
-                if data.len() as u64 != size {
-                    return Err(Error::Invalid(format!(
-                        "invalid archive: {path} is cut short"
-                    )));
-                }
-                if let Some(want) = &named_blob {
-                    let got = Digest::of(&data);
-                    if got != *want {
-                        return Err(Error::Invalid(format!(
-                            "invalid archive: {path} has digest {got}"
-                        )));
-                    }
-                }
-                ar.files.insert(path, data);
-            } else {
-                std::io::copy(&mut rest, &mut std::io::sink()).map_err(bad)?;
-            }
+            self.read_file(ar, path, size, &mut entry, progress)?;
         }
         if entries == 0 {
             return Err(Error::Invalid("invalid archive: empty".into()));
         }
         Ok(())
+    }
+
+    /// One regular file of an archive (tarball or directory): a layer is
+    /// stored and unpacked as it streams by, small files are kept.
+    fn read_file(
+        &self,
+        ar: &mut Archive,
+        path: String,
+        size: u64,
+        r: &mut dyn Read,
+        progress: &mut dyn FnMut(&LoadProgress),
+    ) -> Result<()> {
+        let bad = |e: std::io::Error| Error::Invalid(format!("invalid archive: {e}"));
+        let named_blob = blob_digest(&path);
+        let (head, mut rest) = peek(r, 512).map_err(bad)?;
+        let looks_like_layer = Compression::detect(&head) != Compression::None
+            || (head.len() >= 262 && &head[257..262] == b"ustar");
+        if looks_like_layer && (path.ends_with("layer.tar") || named_blob.is_some()) {
+            let short = match &named_blob {
+                Some(d) => d.short().to_owned(),
+                None => path
+                    .split('/')
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(12)
+                    .collect(),
+            };
+            progress(&LoadProgress {
+                id: short.clone(),
+                status: "Loading layer".into(),
+                current: 0,
+                total: Some(size),
+            });
+            let layer = ingest_layer(&self.store, &mut rest, named_blob.as_ref())
+                .map_err(|e| in_entry(&path, e))?;
+            ar.written.push(layer.blob.to_string());
+            progress(&LoadProgress {
+                id: short,
+                status: "Loaded".into(),
+                current: size,
+                total: Some(size),
+            });
+            ar.layers.insert(path, layer);
+        } else if size <= MAX_JSON {
+            let mut data = Vec::with_capacity(size as usize);
+            rest.read_to_end(&mut data).map_err(bad)?;
+            if data.len() as u64 != size {
+                return Err(Error::Invalid(format!(
+                    "invalid archive: {path} is cut short"
+                )));
+            }
+            if let Some(want) = &named_blob {
+                let got = Digest::of(&data);
+                if got != *want {
+                    return Err(Error::Invalid(format!(
+                        "invalid archive: {path} has digest {got}"
+                    )));
+                }
+            }
+            ar.files.insert(path, data);
+        } else {
+            std::io::copy(&mut rest, &mut std::io::sink()).map_err(bad)?;
+        }
+        Ok(())
+    }
+
+    /// Loads from a path: an archive file (any compression) or a directory
+    /// holding an OCI image layout or an unpacked docker-archive.
+    pub fn load_path(
+        &self,
+        path: &Path,
+        progress: &mut dyn FnMut(&LoadProgress),
+    ) -> Result<Vec<Loaded>> {
+        if !path.is_dir() {
+            let mut f = std::fs::File::open(path)
+                .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+            return self.load(&mut f, progress);
+        }
+        let mut files = Vec::new();
+        walk(path, path, &mut files)?;
+        let mut ar = Archive::default();
+        let result = (|| {
+            if files.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "invalid archive: {} is empty",
+                    path.display()
+                )));
+            }
+            for (rel, full) in files {
+                let mut f = std::fs::File::open(&full)
+                    .map_err(|e| Error::io(format!("open {}", full.display()), e))?;
+                let size = f
+                    .metadata()
+                    .map_err(|e| Error::io(format!("stat {}", full.display()), e))?
+                    .len();
+                self.read_file(&mut ar, rel, size, &mut f, progress)?;
+            }
+            self.commit_archive(&mut ar)
+        })();
+        self.finish_load(ar, result)
     }
 
     fn commit_archive(&self, ar: &mut Archive) -> Result<(Vec<String>, Vec<Vec<Reference>>)> {
@@ -317,6 +377,33 @@ impl Images {
         ar.layers.insert(path.to_owned(), layer);
         Ok(())
     }
+}
+
+/// Regular files under `dir` (symlinks are not followed), as
+/// (archive-relative path, full path), sorted.
+fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, std::path::PathBuf)>) -> Result<()> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(format!("read {}", dir.display()), e))?;
+    let mut ents: Vec<_> = rd
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::io(format!("read {}", dir.display()), e))?;
+    ents.sort_by_key(|e| e.file_name());
+    for e in ents {
+        let p = e.path();
+        let ft = e
+            .file_type()
+            .map_err(|err| Error::io(format!("stat {}", p.display()), err))?;
+        if ft.is_dir() {
+            walk(root, &p, out)?;
+        } else if ft.is_file() {
+            let rel = p
+                .strip_prefix(root)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .into_owned();
+            out.push((rel, p));
+        }
+    }
+    Ok(())
 }
 
 fn in_entry(path: &str, e: Error) -> Error {
