@@ -10,6 +10,7 @@
 //! | `H` | init → runtime | namespaces and mounts ready: run prestart/createRuntime hooks |
 //! | `C` | runtime → init | hooks done, carry on |
 //! | `T` | init → runtime | here is the pty master (attached) |
+//! | `S` | init → runtime | here is the seccomp listener (attached), for the agent |
 //! | `R` | init → runtime | ready: waiting for `start` |
 //! | `E` | either | failed; payload = message |
 

@@ -13,7 +13,8 @@ use nix::sched::CloneFlags;
 use nix::sys::resource::Resource;
 use oci_spec::runtime::{
     Capability, Hook, LinuxCapabilities, LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType,
-    LinuxIdMapping, LinuxNamespaceType, LinuxResources, Mount, PosixRlimitType, Process, Spec,
+    LinuxIdMapping, LinuxNamespaceType, LinuxResources, LinuxSeccomp, Mount, PosixRlimitType,
+    Process, Spec,
 };
 
 use crate::error::{Error, Result};
@@ -100,7 +101,26 @@ pub struct Plan {
     pub runtime_hooks: bool,
     pub create_container_hooks: Vec<Hook>,
     pub start_container_hooks: Vec<Hook>,
-    pub seccomp: Option<(Vec<berth_sys::seccomp::SockFilter>, u32)>,
+    pub seccomp: Option<SeccompPlan>,
+}
+
+/// A compiled seccomp filter.
+#[derive(Debug)]
+pub struct SeccompPlan {
+    pub filter: Vec<berth_sys::seccomp::SockFilter>,
+    pub flags: u32,
+    /// The profile, when it has SCMP_ACT_NOTIFY rules: the filter is then
+    /// loaded with a listener that goes to `listenerPath`.
+    pub notify: Option<LinuxSeccomp>,
+}
+
+/// Compiles the seccomp section of a config.
+pub fn seccomp_plan(s: &LinuxSeccomp) -> Result<SeccompPlan> {
+    Ok(SeccompPlan {
+        filter: crate::seccomp::compile(s).map_err(Error::Seccomp)?,
+        flags: crate::seccomp::filter_flags(s),
+        notify: crate::seccomp::uses_notify(s).then(|| s.clone()),
+    })
 }
 
 fn invalid(path: &Path, msg: impl Into<String>) -> Error {
@@ -275,20 +295,7 @@ pub fn plan(spec: &Spec, bundle: &Path, cfg_path: &Path, no_pivot: bool) -> Resu
             .as_ref()
             .is_some_and(|h| !h.is_empty());
 
-    let seccomp = match linux.seccomp() {
-        Some(s) => {
-            if crate::seccomp::uses_notify(s) {
-                return Err(Error::Unsupported(
-                    "seccomp SCMP_ACT_NOTIFY (listenerPath)".into(),
-                ));
-            }
-            Some((
-                crate::seccomp::compile(s).map_err(Error::Seccomp)?,
-                crate::seccomp::filter_flags(s),
-            ))
-        }
-        None => None,
-    };
+    let seccomp = linux.seccomp().as_ref().map(seccomp_plan).transpose()?;
 
     Ok(Plan {
         clone_flags,

@@ -510,6 +510,12 @@ fn setup_init(
                 chan.send(b'C', b"", None)?;
             }
             Some((b'T', _, fd)) => master = fd,
+            Some((b'S', _, Some(fd))) => {
+                let mut st = oci.clone();
+                st.pid = pid;
+                st.status = Status::Creating.as_str().into();
+                send_listener(plan.seccomp.as_ref(), fd, pid, &st)?;
+            }
             Some((b'R', _, _)) => return Ok(master),
             Some((b'E', msg, _)) => {
                 return Err(Error::Init(String::from_utf8_lossy(&msg).into_owned()))
@@ -527,4 +533,24 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_extension("berth-tmp");
     fs::write(&tmp, pid.to_string()).ctx(|| format!("write {}", tmp.display()))?;
     fs::rename(&tmp, path).ctx(|| format!("rename {} to {}", tmp.display(), path.display()))
+}
+
+/// Hands a seccomp listener to the agent at the profile's listenerPath.
+pub fn send_listener(
+    sc: Option<&config::SeccompPlan>,
+    fd: OwnedFd,
+    pid: i32,
+    st: &OciState,
+) -> Result<()> {
+    let Some(profile) = sc.and_then(|s| s.notify.as_ref()) else {
+        return Err(Error::Init(
+            "sent a seccomp listener without a notify profile".into(),
+        ));
+    };
+    let state: oci_spec::runtime::State =
+        serde_json::from_str(&st.to_json()).map_err(|e| Error::Io {
+            context: "encode the state for the seccomp agent".into(),
+            source: e.into(),
+        })?;
+    crate::seccomp::send_to_agent(profile, fd.as_fd(), pid, &state).map_err(Error::Seccomp)
 }

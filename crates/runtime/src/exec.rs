@@ -9,7 +9,7 @@ use nix::sched::{setns, CloneFlags};
 use nix::unistd::{dup2, setresgid, setresuid, setsid, Gid, Uid};
 
 use crate::channel::{self, Channel};
-use crate::config::{self, ProcPlan};
+use crate::config::{self, ProcPlan, SeccompPlan};
 use crate::container::write_pid_file;
 use crate::error::{Context, Error, Result};
 use crate::state::Status;
@@ -92,13 +92,12 @@ impl Runtime {
         }
         let cfg = std::path::Path::new("process.json");
         let plan = config::proc_plan(&opts.process, cfg)?;
-        let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-            Some(s) => Some((
-                crate::seccomp::compile(s).map_err(Error::Seccomp)?,
-                crate::seccomp::filter_flags(s),
-            )),
-            None => None,
-        };
+        let seccomp = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .map(config::seccomp_plan)
+            .transpose()?;
         let target = open_target(saved.pid)?;
         let console = opts
             .console_socket
@@ -150,6 +149,10 @@ impl Runtime {
             loop {
                 match ours.recv()? {
                     Some((b'T', _, fd)) => master = fd,
+                    Some((b'S', _, Some(fd))) => {
+                        let st = crate::state::OciState::new(&saved, Status::Running);
+                        crate::container::send_listener(seccomp.as_ref(), fd, pid, &st)?;
+                    }
                     Some((b'R', _, _)) => break,
                     Some((b'E', msg, _)) => {
                         return Err(Error::Init(String::from_utf8_lossy(&msg).into_owned()))
@@ -180,7 +183,7 @@ fn child(
     chan: Channel,
     target: &Target,
     p: &ProcPlan,
-    seccomp: Option<&(Vec<berth_sys::seccomp::SockFilter>, u32)>,
+    seccomp: Option<&SeccompPlan>,
     console: Option<OwnedFd>,
     stdio: Option<[OwnedFd; 3]>,
     preserve_fds: u32,
@@ -205,7 +208,7 @@ fn child_setup(
     chan: &Channel,
     target: &Target,
     p: &ProcPlan,
-    seccomp: Option<&(Vec<berth_sys::seccomp::SockFilter>, u32)>,
+    seccomp: Option<&SeccompPlan>,
     console: Option<OwnedFd>,
     stdio: Option<[OwnedFd; 3]>,
     preserve_fds: u32,
@@ -238,20 +241,11 @@ fn child_setup(
     process::limits(p)?;
     let exe = process::find_executable(p)?;
     process::before_exec(preserve_fds)?;
-    if !p.no_new_privs {
-        if let Some(f) = seccomp {
-            process::load_seccomp(f)?;
-        }
-    }
-    process::identity(p, process::setgroups_allowed())?;
-    if p.no_new_privs {
-        nix::sys::prctl::set_no_new_privs().ctx(|| "prctl PR_SET_NO_NEW_PRIVS".into())?;
-    }
-    process::set_umask(p);
+    let pending = process::secure(p, seccomp, chan)?;
     chan.send(b'R', b"", None)?;
-    if p.no_new_privs {
-        if let Some(f) = seccomp {
-            process::load_seccomp(f)?;
+    if pending {
+        if let Some(sc) = seccomp {
+            process::load_seccomp(sc, chan)?;
         }
     }
     process::exec(p, &exe)

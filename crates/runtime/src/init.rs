@@ -114,18 +114,7 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
     nix::unistd::chdir(&p.cwd).ctx(|| format!("chdir {}", p.cwd.display()))?;
     let exe = process::find_executable(p)?;
     process::before_exec(args.preserve_fds)?;
-    let seccomp_now = !p.no_new_privs;
-    if seccomp_now {
-        // Without no_new_privs only a privileged process may load a filter.
-        if let Some(f) = &plan.seccomp {
-            process::load_seccomp(f)?;
-        }
-    }
-    process::identity(p, process::setgroups_allowed())?;
-    if p.no_new_privs {
-        nix::sys::prctl::set_no_new_privs().ctx(|| "prctl PR_SET_NO_NEW_PRIVS".into())?;
-    }
-    process::set_umask(p);
+    let seccomp_pending = process::secure(p, plan.seccomp.as_ref(), &args.chan)?;
 
     args.chan.send(b'R', b"", None)?;
     wait_for_start(&args.fifo)?;
@@ -137,9 +126,9 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
             &args.state.to_json(),
         )?;
     }
-    if !seccomp_now {
-        if let Some(f) = &plan.seccomp {
-            process::load_seccomp(f)?;
+    if seccomp_pending {
+        if let Some(sc) = &plan.seccomp {
+            process::load_seccomp(sc, &args.chan)?;
         }
     }
     process::exec(p, &exe)

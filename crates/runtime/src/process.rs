@@ -11,7 +11,10 @@ use nix::sys::resource::setrlimit;
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
 
-use crate::config::ProcPlan;
+use std::os::fd::AsRawFd;
+
+use crate::channel::Channel;
+use crate::config::{ProcPlan, SeccompPlan};
 use crate::error::{Context, Error, Result};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -111,9 +114,38 @@ pub fn set_umask(p: &ProcPlan) {
     umask(Mode::from_bits_truncate(p.umask.unwrap_or(0o022)));
 }
 
-/// Loads a compiled seccomp filter.
-pub fn load_seccomp(filter: &(Vec<berth_sys::seccomp::SockFilter>, u32)) -> Result<()> {
-    berth_sys::seccomp::load(&filter.0, filter.1).ctx(|| "load seccomp filter".into())
+/// Loads a compiled seccomp filter; a filter with SCMP_ACT_NOTIFY rules is
+/// loaded with a listener, which goes to the runtime over `chan` (message
+/// `S`) for the seccomp agent.
+pub fn load_seccomp(sc: &SeccompPlan, chan: &Channel) -> Result<()> {
+    if sc.notify.is_none() {
+        return berth_sys::seccomp::load(&sc.filter, sc.flags).ctx(|| "load seccomp filter".into());
+    }
+    let listener = berth_sys::seccomp::load_with_listener(&sc.filter, sc.flags)
+        .ctx(|| "load seccomp filter with a listener".into())?;
+    chan.send(b'S', b"", Some(listener.as_raw_fd()))
+}
+
+/// Seccomp, identity and no_new_privs in the order that works: without
+/// no_new_privs loading a filter needs privileges, so it comes first; with
+/// it the filter comes as late as possible, at `exec` (returned as still to
+/// do), unless the runtime must receive its listener first.
+pub fn secure(p: &ProcPlan, sc: Option<&SeccompPlan>, chan: &Channel) -> Result<bool> {
+    let mut pending = sc.is_some();
+    if let Some(sc) = sc.filter(|_| !p.no_new_privs) {
+        load_seccomp(sc, chan)?;
+        pending = false;
+    }
+    identity(p, setgroups_allowed())?;
+    if p.no_new_privs {
+        nix::sys::prctl::set_no_new_privs().ctx(|| "prctl PR_SET_NO_NEW_PRIVS".into())?;
+    }
+    if let Some(sc) = sc.filter(|s| pending && s.notify.is_some()) {
+        load_seccomp(sc, chan)?;
+        pending = false;
+    }
+    set_umask(p);
+    Ok(pending)
 }
 
 /// Gets the process ready to exec before a seccomp filter may forbid the
