@@ -504,6 +504,8 @@ async fn system_routes_and_swarm_answers() {
         assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{p}");
         assert!(r.message().contains("not a swarm manager"));
     }
+    let r = call(&c, Method::POST, "/auth", b"{}").await;
+    assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
     let r = call(&c, Method::POST, "/swarm/init", b"{}").await;
     assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
     let r = call(&c, Method::GET, "/plugins", b"").await;

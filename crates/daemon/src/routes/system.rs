@@ -25,6 +25,7 @@ pub(crate) enum Ep {
     Info,
     Events,
     DiskUsage,
+    Auth,
 }
 
 pub(crate) fn resolve(m: &Method, path: &str) -> Option<Ep> {
@@ -34,6 +35,7 @@ pub(crate) fn resolve(m: &Method, path: &str) -> Option<Ep> {
         ("GET", "/info") => Ep::Info,
         ("GET", "/events") => Ep::Events,
         ("GET", "/system/df") => Ep::DiskUsage,
+        ("POST", "/auth") => Ep::Auth,
         _ => return None,
     })
 }
@@ -49,6 +51,9 @@ pub(crate) async fn serve<B: Backend>(
         Ep::Info => info(ctx).await,
         Ep::Events => events(ctx, &req).await,
         Ep::DiskUsage => disk_usage(ctx, &req).await,
+        Ep::Auth => Err(ApiError::unsupported(
+            "registry login is not supported by berth yet: registry distribution is not built",
+        )),
     }
 }
 
