@@ -158,6 +158,9 @@ pub fn plan(spec: &Spec, bundle: &Path, cfg_path: &Path, no_pivot: bool) -> Resu
     let mut seen = CloneFlags::empty();
     let mut new_cgroup_ns = false;
     for ns in linux.namespaces().as_deref().unwrap_or_default() {
+        if ns.typ() == LinuxNamespaceType::Time {
+            return Err(Error::Unsupported("the time namespace".into()));
+        }
         let flag = CloneFlags::from_bits_retain(ns.typ() as libc::c_int);
         if seen.contains(flag) {
             return Err(invalid(

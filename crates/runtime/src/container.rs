@@ -305,6 +305,9 @@ impl Runtime {
             Err(e) => return Err(e),
         };
         match status {
+            // A create that crashed after the clone may have left an init
+            // behind that never got recorded.
+            Status::Stopped if saved.pid == 0 => self.stop(&saved)?,
             Status::Stopped => {}
             Status::Created | Status::Creating => self.stop(&saved)?,
             Status::Running | Status::Paused if force => self.stop(&saved)?,

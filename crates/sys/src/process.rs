@@ -40,8 +40,7 @@ pub fn clone_fork(flags: libc::c_int) -> io::Result<Forked> {
         | libc::CLONE_NEWUSER
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWNET
-        | libc::CLONE_NEWCGROUP
-        | 0x80; // CLONE_NEWTIME
+        | libc::CLONE_NEWCGROUP;
     if flags & !NS_FLAGS != 0 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
