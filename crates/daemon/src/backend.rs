@@ -27,7 +27,6 @@ const EVENT_POLL: Duration = Duration::from_millis(500);
 
 pub struct EngineBackend {
     engine: Engine,
-    containers: berth_engine::container::Containers,
     /// Stable daemon id, kept in `<data-root>/engine-id`.
     id: String,
     /// The filesystem type under the data root, as docker names it.
@@ -45,17 +44,8 @@ impl EngineBackend {
             context: format!("engine id under {}", data_root.display()),
             source: e,
         })?;
-        let containers = berth_engine::container::Containers::open(
-            &engine,
-            berth_engine::container::Options::default(),
-        )
-        .map_err(|e| EngineError::Io {
-            context: "open the container service".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
         Ok(Self {
             engine,
-            containers,
             id,
             backing_fs: backing_fs(data_root),
         })
@@ -164,10 +154,6 @@ fn container_config(c: &eimage::config::ContainerConfig) -> Result<ContainerConf
 }
 
 impl Backend for EngineBackend {
-    fn containers(&self) -> Result<&berth_engine::container::Containers> {
-        Ok(&self.containers)
-    }
-
     fn info(&self) -> Result<EngineInfo> {
         let images = self
             .engine

@@ -187,8 +187,6 @@ impl Req {
 pub(crate) enum Endpoint {
     System(routes::system::Ep),
     Images(routes::images::Ep),
-    Containers(routes::containers::Ep),
-    Exec(routes::exec::Ep),
     Unsupported(routes::unsupported::Ep),
 }
 
@@ -197,8 +195,6 @@ pub(crate) fn resolve(method: &Method, path: &str) -> Option<Endpoint> {
     routes::system::resolve(method, path)
         .map(Endpoint::System)
         .or_else(|| routes::images::resolve(method, path).map(Endpoint::Images))
-        .or_else(|| routes::exec::resolve(method, path).map(Endpoint::Exec))
-        .or_else(|| routes::containers::resolve(method, path).map(Endpoint::Containers))
         .or_else(|| routes::unsupported::resolve(method, path).map(Endpoint::Unsupported))
 }
 
@@ -206,8 +202,6 @@ async fn serve<B: Backend>(ep: Endpoint, ctx: &Ctx<B>, req: Req) -> Result<Respo
     match ep {
         Endpoint::System(ep) => routes::system::serve(ep, ctx, req).await,
         Endpoint::Images(ep) => routes::images::serve(ep, ctx, req).await,
-        Endpoint::Containers(ep) => routes::containers::serve(ep, ctx, req).await,
-        Endpoint::Exec(ep) => routes::exec::serve(ep, ctx, req).await,
         Endpoint::Unsupported(ep) => routes::unsupported::serve(ep),
     }
 }

@@ -109,10 +109,4 @@ pub trait Backend: Send + Sync + 'static {
     /// Checks that every name resolves (so errors come before the first
     /// byte), then writes them as one `docker save` tarball.
     fn image_save(&self, names: &[String], out: &mut dyn Write) -> Result<()>;
-
-    /// The container service (routes/containers.rs and exec.rs use it
-    /// directly: its JSON already has the Engine API's shapes).
-    fn containers(&self) -> Result<&berth_engine::container::Containers> {
-        Err(ApiError::unsupported("containers are not available in this backend"))
-    }
 }
