@@ -18,6 +18,10 @@ pub trait ContentStore: Send + Sync {
     /// Makes the written blob visible under its digest, if it matches
     /// `expected` (when given). Returns the digest and the size.
     fn commit(&self, w: BlobWriter, expected: Option<&Digest>) -> Result<(Digest, u64)>;
+    /// As [`ContentStore::commit`] without the fsync, for batches that the
+    /// caller makes durable at once (`Store::sync`) before anything refers
+    /// to them.
+    fn commit_unsynced(&self, w: BlobWriter, expected: Option<&Digest>) -> Result<(Digest, u64)>;
     /// Opens a blob for reading.
     fn open(&self, d: &Digest) -> Result<File>;
     /// The size of a blob, or `None` if it is absent.
@@ -96,24 +100,12 @@ impl LocalContent {
         })
     }
 
-    /// Where a blob lives.
-    pub fn path(&self, d: &Digest) -> PathBuf {
-        self.root.join("blobs/sha256").join(d.hex())
-    }
-}
-
-impl ContentStore for LocalContent {
-    fn writer(&self) -> Result<BlobWriter> {
-        let name = berth_base::id::random_id().ctx(|| "random blob name")?;
-        let tmp = self.root.join("ingest").join(name);
-        let f = File::create_new(&tmp).ctx(|| format!("create {}", tmp.display()))?;
-        Ok(BlobWriter {
-            tmp,
-            out: Some(HashWriter::new(BufWriter::with_capacity(1 << 20, f))),
-        })
-    }
-
-    fn commit(&self, mut w: BlobWriter, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+    fn finish(
+        &self,
+        mut w: BlobWriter,
+        expected: Option<&Digest>,
+        sync: bool,
+    ) -> Result<(Digest, u64)> {
         let Some(out) = w.out.take() else {
             return Err(Error::BadLayer("blob writer already finished".into()));
         };
@@ -131,7 +123,9 @@ impl ContentStore for LocalContent {
                     });
                 }
             }
-            f.sync_all().ctx(|| format!("fsync {}", tmp.display()))?;
+            if sync {
+                f.sync_all().ctx(|| format!("fsync {}", tmp.display()))?;
+            }
             let dest = self.path(&digest);
             fs::rename(&tmp, &dest)
                 .ctx(|| format!("rename {} to {}", tmp.display(), dest.display()))?;
@@ -141,6 +135,31 @@ impl ContentStore for LocalContent {
             let _ = fs::remove_file(&tmp);
         }
         result
+    }
+
+    /// Where a blob lives.
+    pub fn path(&self, d: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(d.hex())
+    }
+}
+
+impl ContentStore for LocalContent {
+    fn writer(&self) -> Result<BlobWriter> {
+        let name = berth_base::id::random_id().ctx(|| "random blob name")?;
+        let tmp = self.root.join("ingest").join(name);
+        let f = File::create_new(&tmp).ctx(|| format!("create {}", tmp.display()))?;
+        Ok(BlobWriter {
+            tmp,
+            out: Some(HashWriter::new(BufWriter::with_capacity(1 << 20, f))),
+        })
+    }
+
+    fn commit(&self, w: BlobWriter, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        self.finish(w, expected, true)
+    }
+
+    fn commit_unsynced(&self, w: BlobWriter, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        self.finish(w, expected, false)
     }
 
     fn open(&self, d: &Digest) -> Result<File> {
@@ -199,6 +218,17 @@ pub mod testsuite {
         assert_eq!(store.size(&d).expect("size"), Some(5));
         // Writing the same content again is harmless.
         assert_eq!(store.put(b"hello", Some(&d)).expect("put again"), d);
+        let mut w = store.writer().expect("writer");
+        w.write_all(b"unsynced").expect("write");
+        let (u, n) = store.commit_unsynced(w, None).expect("commit unsynced");
+        assert_eq!((u.clone(), n), (Digest::of(b"unsynced"), 8));
+        let mut w = store.writer().expect("writer");
+        w.write_all(b"unsynced").expect("write");
+        assert!(
+            store.commit_unsynced(w, Some(&d)).is_err(),
+            "digest still checked"
+        );
+        assert!(store.delete(&u).expect("delete"));
     }
 
     fn mismatch_is_never_stored(store: &dyn ContentStore) {

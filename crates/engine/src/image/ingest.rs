@@ -58,7 +58,8 @@ pub(crate) fn ingest_layer(
             let mut w = store.content.writer()?;
             std::io::Write::write_all(&mut w, &split)
                 .map_err(|e| Error::io("write tar-split record", e))?;
-            store.content.commit(w, None)?
+            // Made durable with the layer by the syncfs before the commit.
+            store.content.commit_unsynced(w, None)?
         };
         return Ok(IngestedLayer {
             blob,
@@ -74,7 +75,8 @@ pub(crate) fn ingest_layer(
     let stats = apply_layer(&mut tee, &staged.fs())?;
     tee.finish()
         .map_err(|e| Error::io("reading the rest of the layer", e))?;
-    let (blob, blob_size) = store.content.commit(w, expected)?;
+    // Made durable by the syncfs before the metadata commit.
+    let (blob, blob_size) = store.content.commit_unsynced(w, expected)?;
     Ok(IngestedLayer {
         blob,
         blob_size,
@@ -180,7 +182,10 @@ impl Images {
         drop(r);
         for (rec, img) in &image_recs {
             let d: Digest = rec.id.parse().map_err(|_| Error::Invalid(rec.id.clone()))?;
-            store.content.put(&img.config, Some(&d))?;
+            let mut w = store.content.writer()?;
+            std::io::Write::write_all(&mut w, &img.config)
+                .map_err(|e| Error::io("write image config", e))?;
+            store.content.commit_unsynced(w, Some(&d))?;
         }
         store.sync()?;
         let mut tx = store.meta.write()?;
