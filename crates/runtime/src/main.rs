@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Parser)]
 #[command(
     name = "berth-runtime",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0"),
     about = "An OCI runtime with runc's command line"
 )]
 struct Cli {
