@@ -203,6 +203,7 @@ pub(crate) struct Inner {
     images: Images,
     events: Arc<Events>,
     opts: Options,
+    netvol: crate::network::hooks::ContainerHooks,
     table: Mutex<Table>,
     changed: Condvar,
 }
@@ -349,6 +350,7 @@ impl Containers {
             images: Images::new(engine.store().clone(), engine.events().clone()),
             events: engine.events().clone(),
             opts,
+            netvol: crate::network::hooks::ContainerHooks::new(engine),
             table: Mutex::new(Table::default()),
             changed: Condvar::new(),
         });
@@ -426,6 +428,7 @@ impl Containers {
         // Before the state says "exited": a start right after must find a
         // clean directory for its new shim.
         let _ = std::fs::remove_dir_all(inner.shim_dir(id));
+        inner.netvol.stop(id);
         let Some(rec) = inner.update(id, |e| {
             let s = &mut e.rec.state;
             match &exit {
@@ -687,7 +690,17 @@ impl Containers {
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
         let layers = inner.images.layers(&image_id)?;
-        inner.store.snapshots.prepare(id, layers.last())?;
+        let rootfs = inner.store.snapshots.prepare(id, layers.last())?;
+        let resolve = |n: &str| self.resolve(n).ok();
+        inner.netvol.create(
+            id,
+            name,
+            &cfg_val,
+            &host_config,
+            &networking,
+            &rootfs,
+            &resolve,
+        )?;
         let hostname = if cfg.hostname.is_empty() {
             id[..12].to_owned()
         } else {
@@ -799,6 +812,7 @@ impl Containers {
                     e.rec.state.exit_code = code;
                 });
                 let _ = std::fs::remove_dir_all(inner.shim_dir(&id));
+                inner.netvol.stop(&id);
                 Err(e)
             }
         }
@@ -809,7 +823,7 @@ impl Containers {
         let inner = &self.inner;
         let id = &rec.id;
         let cfg = rec.cfg();
-        let hc = rec.host();
+        let hc = crate::network::hooks::without_mounts(rec.host());
         let sdir = inner.shim_dir(id);
         let _ = std::fs::remove_dir_all(&sdir);
         let bundle = sdir.join("bundle");
@@ -820,7 +834,7 @@ impl Containers {
         let read = move |p: &str| images.read_image_file(&image_id, p).ok().flatten();
         let user = spec::resolve_user(&cfg.user, &read)?;
         let dir = inner.dir(id);
-        let spec = spec::build(
+        let mut spec = spec::build(
             id,
             &cfg,
             &hc,
@@ -832,10 +846,11 @@ impl Containers {
             },
             &inner.data_root,
         )?;
+        let mounts = inner.store.snapshots.mounts(&rec.rw_key)?;
+        inner.netvol.start(id, &mounts, &mut spec)?;
         let p = bundle.join("config.json");
         std::fs::write(&p, serde_json::to_vec_pretty(&spec).unwrap_or_default())
             .map_err(|e| Error::io(format!("write {}", p.display()), e))?;
-        let mounts = inner.store.snapshots.mounts(&rec.rw_key)?;
         let log = match hc.log_config.r#type.as_str() {
             "none" => None,
             "" | "json-file" | "local" => Some(ShimLog {
@@ -1083,7 +1098,6 @@ impl Containers {
 
     /// `DELETE /containers/{id}`.
     pub fn remove(&self, name: &str, force: bool, volumes: bool) -> Result<()> {
-        let _ = volumes;
         let inner = &self.inner;
         let rec = inner.record(name)?;
         if rec.state.is_running() {
@@ -1121,6 +1135,7 @@ impl Containers {
             }
         }
         let _ = std::fs::remove_dir_all(inner.shim_dir(&rec.id));
+        inner.netvol.remove(&rec.id, volumes)?;
         let dir = inner.dir(&rec.id);
         std::fs::remove_dir_all(&dir)
             .map_err(|e| Error::io(format!("remove {}", dir.display()), e))?;

@@ -50,61 +50,6 @@ fn status_text(r: &Record) -> String {
     }
 }
 
-fn network_settings(r: &Record) -> Value {
-    let mode = r.host().network_mode;
-    let net = if mode.is_empty() || mode == "default" {
-        "bridge".to_owned()
-    } else {
-        mode
-    };
-    let mut networks = serde_json::Map::new();
-    if net != "none" && net != "host" {
-        networks.insert(
-            net,
-            json!({
-                "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
-                "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
-                "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0, "DriverOpts": null, "DNSNames": null,
-            }),
-        );
-    }
-    json!({
-        "Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": false,
-        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
-        "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": "",
-        "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
-        "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-        "Networks": networks,
-    })
-}
-
-fn mounts(r: &Record) -> Vec<Value> {
-    let hc = r.host();
-    let mut out = Vec::new();
-    for b in &hc.binds {
-        let parts: Vec<&str> = b.split(':').collect();
-        if parts.len() < 2 {
-            continue;
-        }
-        let ro = parts
-            .get(2)
-            .is_some_and(|o| o.split(',').any(|x| x == "ro"));
-        let named = !parts[0].starts_with('/');
-        out.push(json!({
-            "Type": if named { "volume" } else { "bind" },
-            "Name": if named { parts[0] } else { "" },
-            "Source": if named { format!("/var/lib/berth/volumes/{}/_data", parts[0]) } else { parts[0].to_owned() },
-            "Destination": parts[1],
-            "Driver": if named { "local" } else { "" },
-            "Mode": parts.get(2).copied().unwrap_or(""),
-            "RW": !ro,
-            "Propagation": if named { "" } else { "rprivate" },
-        }));
-    }
-    out
-}
-
 fn host_config(r: &Record) -> Value {
     let mut hc = r.host_config.clone();
     if let Some(o) = hc.as_object_mut() {
@@ -203,9 +148,9 @@ impl Containers {
             "ExecIDs": if exec_ids.is_empty() { Value::Null } else { json!(exec_ids) },
             "HostConfig": host_config(&r),
             "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": upper, "MergedDir": "", "WorkDir": "", "LowerDir": ""}},
-            "Mounts": mounts(&r),
+            "Mounts": self.inner.netvol.mounts(&r.id),
             "Config": r.config,
-            "NetworkSettings": network_settings(&r),
+            "NetworkSettings": self.inner.netvol.network_settings(&r.id),
         }))
     }
 
@@ -239,13 +184,13 @@ impl Containers {
                 "ImageID": r.image_id,
                 "Command": command,
                 "Created": r.created / 1_000_000_000,
-                "Ports": [],
+                "Ports": self.inner.netvol.ports(&r.id),
                 "Labels": cfg.labels.unwrap_or_default(),
                 "State": r.state.status,
                 "Status": status_text(&r),
                 "HostConfig": {"NetworkMode": if mode.is_empty() { "bridge".to_owned() } else { mode }},
-                "NetworkSettings": {"Networks": network_settings(&r)["Networks"].clone()},
-                "Mounts": mounts(&r),
+                "NetworkSettings": {"Networks": self.inner.netvol.network_settings(&r.id)["Networks"].clone()},
+                "Mounts": self.inner.netvol.mounts(&r.id),
             }));
             if opts.latest || (opts.limit > 0 && out.len() >= opts.limit) {
                 break;

@@ -13,6 +13,7 @@
 //! with its prefix).
 
 pub mod container;
+pub mod hooks;
 
 use crate::events::{Event, Events};
 use crate::{Config, Error, Result};
