@@ -36,7 +36,8 @@ use std::process::ExitCode;
     about = "A self-sufficient runtime for containers",
     version,
     disable_version_flag = true,
-    disable_help_subcommand = true
+    disable_help_subcommand = true,
+    arg_required_else_help = true
 )]
 pub struct Cli {
     /// Daemon socket to connect to (default $BERTH_HOST, $DOCKER_HOST, or
@@ -73,7 +74,7 @@ pub enum Command {
     /// List images
     Images(cmd::image::ListArgs),
     /// Manage images
-    #[command(subcommand)]
+    #[command(subcommand, arg_required_else_help = true)]
     Image(cmd::image::ImageCommand),
     /// Remove one or more images
     Rmi(cmd::image::RemoveArgs),
@@ -88,7 +89,7 @@ pub enum Command {
     /// Show the history of an image
     History(cmd::image::HistoryArgs),
     /// Manage berth
-    #[command(subcommand)]
+    #[command(subcommand, arg_required_else_help = true)]
     System(cmd::system::SystemCommand),
     /// Show the berth version information
     Version(cmd::system::VersionArgs),
@@ -170,6 +171,12 @@ where
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
+            // Help for a bare `berth` or `berth image` goes to stdout with
+            // success, as docker's; usage errors exit 125.
+            if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                print!("{}", e.render());
+                return ExitCode::SUCCESS;
+            }
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 125 } else { 0 });
         }
