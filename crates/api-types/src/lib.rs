@@ -9,11 +9,13 @@
 pub mod container;
 pub mod filters;
 pub mod image;
+pub mod network;
 pub mod progress;
 pub mod query;
 pub mod system;
 pub mod time;
 pub mod version;
+pub mod volume;
 
 pub use filters::Filters;
 pub use version::ApiVersion;
