@@ -7,8 +7,8 @@ PKGS=(
   build-essential pkg-config git curl ca-certificates jq time xz-utils libseccomp-dev
   busybox-static iproute2 nftables tmux util-linux procps psmisc
   runc crun containerd docker.io podman skopeo umoci docker-registry hyperfine
-  # the Engine API swagger (API 1.41) and YAML for the e2e schema checks
-  golang-github-docker-docker-dev python3-yaml
+  # the Engine API swagger (API 1.41), YAML for the e2e schema checks, docker-py
+  golang-github-docker-docker-dev python3-yaml python3-docker
   # the OCI runtime-tools validation suite is built from Debian's source with these
   golang-go golang-github-google-uuid-dev golang-github-hashicorp-go-multierror-dev
   golang-github-mrunalp-fileutils-dev golang-github-opencontainers-specs-dev

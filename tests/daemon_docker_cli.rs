@@ -706,3 +706,43 @@ fn import_from_a_url() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn docker_py_drives_the_image_api() {
+    let have_docker_py = Command::new("/usr/bin/python3")
+        .args(["-c", "import docker"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ready()
+        || !require(
+            have_docker_py,
+            "python3-docker (docker-py) is not installed",
+        )
+    {
+        return;
+    }
+    let d = Daemon::start();
+    let tar = busybox_tar(d.dir.path());
+    ok(
+        d.docker(&["import", tar.to_str().expect("utf-8"), "busybox:latest"]),
+        "docker import",
+    );
+    let saved = d.dir.path().join("saved.tar");
+    ok(
+        d.docker(&["save", "-o", saved.to_str().expect("utf-8"), "busybox"]),
+        "docker save",
+    );
+    ok(d.docker(&["rmi", "busybox"]), "docker rmi");
+    // Events from here on are docker-py's.
+    let script = berth_e2e::workspace_root().join("tests/clients/docker_py_images.py");
+    let out = ok(
+        Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg(d.sock())
+            .arg(&saved)
+            .output()
+            .expect("run docker-py"),
+        "docker-py",
+    );
+    assert_eq!(out.trim(), "docker-py: ok");
+}
