@@ -118,8 +118,9 @@ impl<B: Backend> Ctx<B> {
     }
 }
 
-/// A progress sink over a stream: each message is one chunk. A failure to
-/// write (client gone) is kept and ends the job at its next check.
+/// A progress sink over a stream: each message is one chunk. A failed write
+/// (the client went away) is ignored: the job runs to its end, so the store
+/// is left as a finished operation leaves it, not half done.
 pub fn progress_sink(w: &mut StreamWriter) -> impl FnMut(JsonMessage) + '_ {
     move |m: JsonMessage| {
         let _ = w.write_all(&m.to_line());
