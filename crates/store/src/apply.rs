@@ -11,7 +11,7 @@
 //! naming the entry, like Docker's `breakoutError`.
 
 use crate::error::{Error, IoContext, Result};
-use crate::hashio::{decompress, Compression, HashReader};
+use crate::hashio::{decompress, Compression, ThreadedHashReader};
 use crate::tarsplit::{CaptureReader, Recorder};
 use berth_base::digest::Digest;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -53,7 +53,8 @@ fn apply<R: Read>(src: R, dest: &Path, record: bool) -> Result<(ApplyStats, Opti
         decompress(src).map_err(|e| Error::BadLayer(format!("reading layer header: {e}")))?;
     let record = record && compression == Compression::None;
     let (recorder, cap) = Recorder::new();
-    let mut archive = tar::Archive::new(CaptureReader::new(HashReader::new(stream), cap, record));
+    let hashing = ThreadedHashReader::new(stream).ctx(|| "start the hashing thread")?;
+    let mut archive = tar::Archive::new(CaptureReader::new(hashing, cap, record));
     let mut applier = Applier::open(dest, record.then_some(recorder))?;
     let mut end_of_last = 0u64;
     {
@@ -77,7 +78,7 @@ fn apply<R: Read>(src: R, dest: &Path, record: bool) -> Result<(ApplyStats, Opti
     }
     let (diff_id, tar_size) = cr
         .finish()
-        .and_then(HashReader::finish)
+        .and_then(ThreadedHashReader::finish)
         .map_err(|e| Error::BadLayer(format!("reading the end of the tar stream: {e}")))?;
     let split = applier.rec.take().map(Recorder::finish).transpose()?;
     Ok((

@@ -43,6 +43,94 @@ impl<R: Read> Read for HashReader<R> {
     }
 }
 
+/// A reader that hashes every byte read through it on a second thread, so
+/// hashing overlaps with whatever the reader's caller does with the bytes
+/// (unpacking them). Same interface as [`HashReader`].
+pub struct ThreadedHashReader<R> {
+    inner: R,
+    pending: Vec<u8>,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    worker: Option<std::thread::JoinHandle<Sha256>>,
+    count: u64,
+}
+
+/// Bytes handed to the hashing thread at a time.
+const HASH_CHUNK: usize = 1 << 20;
+
+impl<R: Read> ThreadedHashReader<R> {
+    /// Wraps `inner` and starts the hashing thread.
+    pub fn new(inner: R) -> io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let worker = std::thread::Builder::new()
+            .name("berth-hash".into())
+            .spawn(move || {
+                let mut h = Sha256::new();
+                for chunk in rx {
+                    h.update(&chunk);
+                }
+                h
+            })?;
+        Ok(Self {
+            inner,
+            pending: Vec::with_capacity(HASH_CHUNK),
+            tx: Some(tx),
+            worker: Some(worker),
+            count: 0,
+        })
+    }
+
+    /// Bytes read so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(HASH_CHUNK));
+        match &self.tx {
+            Some(tx) => tx
+                .send(chunk)
+                .map_err(|_| io::Error::other("hashing thread stopped")),
+            None => Err(io::Error::other("hash reader already finished")),
+        }
+    }
+
+    /// Reads the rest of the stream, then returns its digest and length.
+    pub fn finish(mut self) -> io::Result<(Digest, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        self.send()?;
+        drop(self.tx.take());
+        let h = self
+            .worker
+            .take()
+            .ok_or_else(|| io::Error::other("hash reader already finished"))?
+            .join()
+            .map_err(|_| io::Error::other("hashing thread panicked"))?;
+        Ok((Digest::from_hasher(h), self.count))
+    }
+}
+
+impl<R: Read> Read for ThreadedHashReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pending.extend_from_slice(&buf[..n]);
+        self.count += n as u64;
+        if self.pending.len() >= HASH_CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+}
+
+impl<R> Drop for ThreadedHashReader<R> {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread; wait so none outlives us.
+        drop(self.tx.take());
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
 /// A writer that hashes and counts every byte written through it.
 pub struct HashWriter<W> {
     inner: W,
@@ -188,6 +276,20 @@ mod tests {
         let (d, n) = r.finish().unwrap();
         assert_eq!(d, Digest::of(&data));
         assert_eq!(n, data.len() as u64);
+    }
+
+    #[test]
+    fn threaded_hash_reader_matches_digest_of() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut r = ThreadedHashReader::new(&data[..]).unwrap();
+        let mut first = vec![0u8; 1000];
+        r.read_exact(&mut first).unwrap();
+        assert_eq!(r.count(), 1000);
+        let (d, n) = r.finish().unwrap();
+        assert_eq!(d, Digest::of(&data));
+        assert_eq!(n, data.len() as u64);
+        // Dropped unfinished: the thread ends too.
+        drop(ThreadedHashReader::new(&data[..]).unwrap());
     }
 
     #[test]
