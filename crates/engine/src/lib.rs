@@ -17,7 +17,8 @@
 //!     .remove(name_or_id, force, prune)             -> Vec<DeleteResponse>    Untagged(familiar) | Deleted(sha256:..)
 //!     .prune(all, &filters)                         -> PruneReport            filters: until, label, label!, dangling
 //!     .load(&mut reader, &mut |p: &LoadProgress| ..) -> Vec<Loaded>          Tag("busybox:latest") | Id("sha256:..")
-//!     .save(&names, &mut writer)                    -> ()
+//!     .load_path(path, progress)                    -> Vec<Loaded>            an archive file or a layout directory
+//!     .save(&names, &mut writer)                    -> ()                     docker-archive + OCI layout in one tar
 //!     .import(&mut reader, &ImportOptions { reference, changes, message, source }) -> id
 //!     .disk_usage()                                 -> DiskUsage { layers_size, images (shared_size, containers) }
 //!     .resolve(name) -> id;  .config(name) -> ImageConfig;  .layers(name) -> chain ids (bottom first)
@@ -25,8 +26,13 @@
 //! Errors: engine::Error with kind() -> berth_base::ErrorKind (NotFound, Conflict, Invalid, ...).
 //! Names: reference::Reference::parse("busybox") = docker.io/library/busybox (+ with_default_tag()),
 //!        .familiar() = "busybox:latest"; full ids "sha256:..." and short id prefixes are accepted.
+//!     .read_image_file(name, "etc/passwd")           -> Option<Vec<u8>>        through the layers, whiteouts honoured
 //! Container rootfs: engine.store().snapshots.prepare(key, layers.last()) -> Vec<Mount> (overlay specs; the
-//!        caller mounts them), .remove(key); spec::build(...) turns image config + options into an OCI spec.
+//!        caller mounts them), .upper_dir(key), .remove(key); spec::build(&config, &RunOptions, &read_file)
+//!        turns image config + options into an OCI spec (Docker's defaults, users from the image).
+//! Commit/build: berth_store::diff::write_overlay_diff(upper_dir, writer) -> DiffStats { diff_id, tar_size }
+//!        (a container's changes as a layer tar); berth_store::diff::write_dir_diff(old, new, writer).
+//! Layers: engine.store().layer_tar(&LayerRecord) -> the exact uncompressed tar of any stored layer.
 //! ```
 #![forbid(unsafe_code)]
 
