@@ -236,10 +236,12 @@ pub async fn run_info(app: &App, a: InfoArgs) -> Result<(), CliError> {
         }
     }
     p(format!(" Live Restore Enabled: {}", i.live_restore_enabled));
+    app.print(&s)?;
+    // As docker, the daemon's warnings go to stderr.
     for w in &i.warnings {
-        p(w.clone());
+        eprintln!("{w}");
     }
-    app.print(&s)
+    Ok(())
 }
 
 fn title(s: &str) -> String {

@@ -229,9 +229,28 @@ async fn info<B: Backend>(ctx: &Ctx<B>) -> Result<Response, ApiError> {
         containerd_commit: Commit::default(),
         runc_commit: Commit::default(),
         init_commit: Commit::default(),
+        warnings: warnings(h),
         ..Info::default()
     };
     json(StatusCode::OK, &info)
+}
+
+/// dockerd's warnings about what the host lacks, in its words.
+fn warnings(h: &crate::host::HostFacts) -> Vec<String> {
+    let mut w = Vec::new();
+    if !h.memory_limit {
+        w.push("WARNING: No memory limit support".to_owned());
+    }
+    if !h.swap_limit {
+        w.push("WARNING: No swap limit support".to_owned());
+    }
+    if !h.bridge_nf_iptables {
+        w.push("WARNING: bridge-nf-call-iptables is disabled".to_owned());
+    }
+    if !h.bridge_nf_ip6tables {
+        w.push("WARNING: bridge-nf-call-ip6tables is disabled".to_owned());
+    }
+    w
 }
 
 async fn disk_usage<B: Backend>(ctx: &Ctx<B>, req: &Req) -> Result<Response, ApiError> {
