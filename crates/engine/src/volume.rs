@@ -18,9 +18,9 @@ use crate::events::{Event, Events};
 use crate::{Config, Error, Result};
 use berth_volume::{
     combine, inspect_mounts, parse_volume, parse_volumes_from, tmpfs_entry, volumes_from, ApiMount,
-    CreateRequest, MountInspect, MountPoint, MountRequest, PruneOptions, PruneReport, Volume,
-    VolumeFilters, VolumeStore,
+    MountPoint, MountRequest, PruneOptions, VolumeFilters, VolumeStore,
 };
+pub use berth_volume::{CreateRequest, MountInspect, PruneReport, Volume};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -2,5 +2,7 @@
 //! one.
 
 pub mod images;
+pub mod networks;
 pub mod system;
 pub mod unsupported;
+pub mod volumes;
