@@ -69,6 +69,41 @@ pub struct Join {
     pub path: PathBuf,
 }
 
+/// The container's time namespace.
+#[derive(Debug)]
+pub enum TimeNs {
+    /// A new one, with these /proc/self/timens_offsets lines.
+    New(String),
+    /// An existing one.
+    Join(Join),
+}
+
+/// The `timens_offsets` lines for `linux.timeOffsets` (monotonic, boottime).
+fn time_offsets(linux: &oci_spec::runtime::Linux, cfg: &Path) -> Result<String> {
+    let mut out = String::new();
+    let mut offsets: Vec<_> = linux
+        .time_offsets()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    offsets.sort_by(|a, b| a.0.cmp(&b.0));
+    for (clock, o) in offsets {
+        if clock != "monotonic" && clock != "boottime" {
+            return Err(invalid(
+                cfg,
+                format!("timeOffsets clock {clock:?} is not monotonic or boottime"),
+            ));
+        }
+        out.push_str(&format!(
+            "{clock} {} {}\n",
+            o.secs().unwrap_or(0),
+            o.nanosecs().unwrap_or(0)
+        ));
+    }
+    Ok(out)
+}
+
 /// Everything the container's init does, resolved.
 #[derive(Debug)]
 pub struct Plan {
@@ -78,6 +113,8 @@ pub struct Plan {
     pub join: Vec<Join>,
     /// A pid namespace to join (done by the runtime around the clone).
     pub join_pid: Option<Join>,
+    /// A time namespace (also entered by the runtime around the clone).
+    pub time_ns: Option<TimeNs>,
     /// A new cgroup namespace, unshared once the init is in its cgroup.
     pub new_cgroup_ns: bool,
     pub new_user_ns: bool,
@@ -155,12 +192,10 @@ pub fn plan(spec: &Spec, bundle: &Path, cfg_path: &Path, no_pivot: bool) -> Resu
     let mut clone_flags = CloneFlags::empty();
     let mut join = Vec::new();
     let mut join_pid = None;
+    let mut time_ns = None;
     let mut seen = CloneFlags::empty();
     let mut new_cgroup_ns = false;
     for ns in linux.namespaces().as_deref().unwrap_or_default() {
-        if ns.typ() == LinuxNamespaceType::Time {
-            return Err(Error::Unsupported("the time namespace".into()));
-        }
         let flag = CloneFlags::from_bits_retain(ns.typ() as libc::c_int);
         if seen.contains(flag) {
             return Err(invalid(
@@ -186,6 +221,8 @@ pub fn plan(spec: &Spec, bundle: &Path, cfg_path: &Path, no_pivot: bool) -> Resu
                 };
                 if ns.typ() == LinuxNamespaceType::Pid {
                     join_pid = Some(j);
+                } else if ns.typ() == LinuxNamespaceType::Time {
+                    time_ns = Some(TimeNs::Join(j));
                 } else if ns.typ() == LinuxNamespaceType::User {
                     join.insert(0, j);
                 } else {
@@ -193,8 +230,19 @@ pub fn plan(spec: &Spec, bundle: &Path, cfg_path: &Path, no_pivot: bool) -> Resu
                 }
             }
             _ if ns.typ() == LinuxNamespaceType::Cgroup => new_cgroup_ns = true,
+            _ if ns.typ() == LinuxNamespaceType::Time => {
+                time_ns = Some(TimeNs::New(time_offsets(&linux, cfg_path)?))
+            }
             _ => clone_flags |= flag,
         }
+    }
+    if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty())
+        && !matches!(time_ns, Some(TimeNs::New(_)))
+    {
+        return Err(invalid(
+            cfg_path,
+            "linux.timeOffsets need a new time namespace",
+        ));
     }
     let has = |t: LinuxNamespaceType| seen.contains(CloneFlags::from_bits_retain(t as i32));
     let new_user_ns = clone_flags.contains(CloneFlags::CLONE_NEWUSER);
@@ -305,6 +353,7 @@ pub fn plan(spec: &Spec, bundle: &Path, cfg_path: &Path, no_pivot: bool) -> Resu
         own_mount_ns: has(LinuxNamespaceType::Mount),
         join,
         join_pid,
+        time_ns,
         new_cgroup_ns,
         new_user_ns,
         uid_map,

@@ -2,7 +2,9 @@
 //! delete, pause, resume, ps and list.
 
 use std::fs;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use berth_sys::process::Forked;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -427,8 +429,62 @@ impl Runtime {
     }
 }
 
-/// Clones the init into its new namespaces (joining a pid namespace by
-/// path around the clone) and runs it there.
+/// A namespace that only a process's children enter (pid, time).
+pub(crate) enum ChildNs<'a> {
+    /// Join this one.
+    Join(BorrowedFd<'a>, CloneFlags),
+    /// A new time namespace with these `/proc/self/timens_offsets` lines.
+    NewTime(&'a str),
+}
+
+/// Clones a child with `flags`, first entering `for_children` (setns of a
+/// pid or time namespace changes where our children go, not ourselves) and
+/// leaving them again in the parent right after.
+pub(crate) fn clone_in(flags: CloneFlags, for_children: &[ChildNs<'_>]) -> Result<Forked> {
+    let mut restore: Vec<(OwnedFd, CloneFlags)> = Vec::new();
+    let undo = |restore: &[(OwnedFd, CloneFlags)]| -> Result<()> {
+        for (fd, flag) in restore {
+            setns(fd.as_fd(), *flag).ctx(|| format!("setns back to the runtime's {flag:?}"))?;
+        }
+        Ok(())
+    };
+    let entered = (|| {
+        for ns in for_children {
+            let (flag, name) = match ns {
+                ChildNs::Join(_, f) if *f == CloneFlags::CLONE_NEWPID => (*f, "pid"),
+                ChildNs::Join(_, f) => (*f, "time"),
+                ChildNs::NewTime(_) => (CLONE_NEWTIME, "time"),
+            };
+            let own: OwnedFd = fs::File::open(format!("/proc/self/ns/{name}"))
+                .ctx(|| format!("open /proc/self/ns/{name}"))?
+                .into();
+            restore.push((own, flag));
+            match ns {
+                ChildNs::Join(fd, f) => setns(fd, *f).ctx(|| format!("setns {name}"))?,
+                ChildNs::NewTime(offsets) => {
+                    nix::sched::unshare(CLONE_NEWTIME).ctx(|| "unshare time".into())?;
+                    fs::write("/proc/self/timens_offsets", offsets)
+                        .ctx(|| "write /proc/self/timens_offsets".into())?;
+                }
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = entered {
+        undo(&restore)?;
+        return Err(e);
+    }
+    let forked = berth_sys::process::clone_fork(flags.bits());
+    if !matches!(forked, Ok(Forked::Child)) {
+        undo(&restore)?;
+    }
+    forked.ctx(|| "clone".into())
+}
+
+/// `CLONE_NEWTIME`, which nix does not name.
+pub(crate) const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(0x80);
+
+/// Clones the init into its new namespaces and runs it there.
 fn spawn_init(
     plan: &Plan,
     chan: Channel,
@@ -438,28 +494,19 @@ fn spawn_init(
     preserve_fds: u32,
     state: OciState,
 ) -> Result<i32> {
-    // setns(CLONE_NEWPID) changes where our children go, not ourselves; it
-    // is undone right after the clone.
-    let own_pid_ns = match &plan.join_pid {
-        Some(j) => {
-            let own: OwnedFd = fs::File::open("/proc/self/ns/pid")
-                .ctx(|| "open /proc/self/ns/pid".into())?
-                .into();
-            setns(j.fd.as_fd(), CloneFlags::CLONE_NEWPID)
-                .ctx(|| format!("setns {}", j.path.display()))?;
-            Some(own)
-        }
-        None => None,
-    };
-    let forked = berth_sys::process::clone_fork(plan.clone_flags.bits());
-    if let Some(own) = &own_pid_ns {
-        if let Ok(berth_sys::process::Forked::Parent(_)) | Err(_) = forked {
-            setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
-                .ctx(|| "setns back to the runtime's pid namespace".into())?;
-        }
+    let mut for_children = Vec::new();
+    if let Some(j) = &plan.join_pid {
+        for_children.push(ChildNs::Join(j.fd.as_fd(), CloneFlags::CLONE_NEWPID));
     }
-    match forked.ctx(|| "clone the container's init".into())? {
-        berth_sys::process::Forked::Child => init::run(InitArgs {
+    match &plan.time_ns {
+        Some(config::TimeNs::Join(j)) => {
+            for_children.push(ChildNs::Join(j.fd.as_fd(), CLONE_NEWTIME))
+        }
+        Some(config::TimeNs::New(offsets)) => for_children.push(ChildNs::NewTime(offsets)),
+        None => {}
+    }
+    match clone_in(plan.clone_flags, &for_children)? {
+        Forked::Child => init::run(InitArgs {
             plan,
             chan,
             fifo,
@@ -468,7 +515,7 @@ fn spawn_init(
             preserve_fds,
             state,
         }),
-        berth_sys::process::Forked::Parent(pid) => Ok(pid),
+        Forked::Parent(pid) => Ok(pid),
     }
 }
 

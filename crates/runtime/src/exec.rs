@@ -10,14 +10,14 @@ use nix::unistd::{dup2, setresgid, setresuid, setsid, Gid, Uid};
 
 use crate::channel::{self, Channel};
 use crate::config::{self, ProcPlan, SeccompPlan};
-use crate::container::write_pid_file;
+use crate::container::{clone_in, write_pid_file, ChildNs, CLONE_NEWTIME};
 use crate::error::{Context, Error, Result};
 use crate::state::Status;
 use crate::{init, process, tty, Created, ExecOptions, Runtime};
 
 /// The namespaces an exec joins, user first, pid last (pid is joined by the
 /// runtime around the clone).
-const NAMESPACES: [(&str, CloneFlags); 7] = [
+const NAMESPACES: [(&str, CloneFlags); 8] = [
     ("user", CloneFlags::CLONE_NEWUSER),
     ("ipc", CloneFlags::CLONE_NEWIPC),
     ("uts", CloneFlags::CLONE_NEWUTS),
@@ -25,17 +25,20 @@ const NAMESPACES: [(&str, CloneFlags); 7] = [
     ("cgroup", CloneFlags::CLONE_NEWCGROUP),
     ("mnt", CloneFlags::CLONE_NEWNS),
     ("pid", CloneFlags::CLONE_NEWPID),
+    ("time", CLONE_NEWTIME),
 ];
 
 struct Target {
     joins: Vec<(CloneFlags, OwnedFd)>,
     pid_ns: Option<OwnedFd>,
+    time_ns: Option<OwnedFd>,
     root: OwnedFd,
 }
 
 fn open_target(pid: i32) -> Result<Target> {
     let mut joins = Vec::new();
     let mut pid_ns = None;
+    let mut time_ns = None;
     for (name, flag) in NAMESPACES {
         let theirs = format!("/proc/{pid}/ns/{name}");
         let Ok(m) = fs::metadata(&theirs) else {
@@ -53,6 +56,8 @@ fn open_target(pid: i32) -> Result<Target> {
             .into();
         if flag == CloneFlags::CLONE_NEWPID {
             pid_ns = Some(fd);
+        } else if flag == CLONE_NEWTIME {
+            time_ns = Some(fd);
         } else {
             joins.push((flag, fd));
         }
@@ -66,6 +71,7 @@ fn open_target(pid: i32) -> Result<Target> {
     Ok(Target {
         joins,
         pid_ns,
+        time_ns,
         root,
     })
 }
@@ -106,25 +112,15 @@ impl Runtime {
             .transpose()?;
         let (ours, theirs) = channel::pair()?;
 
-        let own_pid_ns = match &target.pid_ns {
-            Some(ns) => {
-                let own: OwnedFd = fs::File::open("/proc/self/ns/pid")
-                    .ctx(|| "open /proc/self/ns/pid".into())?
-                    .into();
-                setns(ns.as_fd(), CloneFlags::CLONE_NEWPID)
-                    .ctx(|| format!("setns pid namespace of {id}"))?;
-                Some(own)
-            }
-            None => None,
-        };
-        let forked = berth_sys::process::clone_fork(0);
-        if let (Some(own), Ok(berth_sys::process::Forked::Parent(_)) | Err(_)) =
-            (&own_pid_ns, &forked)
-        {
-            setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
-                .ctx(|| "setns back to the runtime's pid namespace".into())?;
+        let mut for_children = Vec::new();
+        if let Some(ns) = &target.pid_ns {
+            for_children.push(ChildNs::Join(ns.as_fd(), CloneFlags::CLONE_NEWPID));
         }
-        let pid = match forked.ctx(|| "clone the exec process".into())? {
+        if let Some(ns) = &target.time_ns {
+            for_children.push(ChildNs::Join(ns.as_fd(), CLONE_NEWTIME));
+        }
+        let forked = clone_in(CloneFlags::empty(), &for_children);
+        let pid = match forked? {
             berth_sys::process::Forked::Child => {
                 drop(ours);
                 child(

@@ -191,3 +191,21 @@ fn user_namespace_maps_ids_as_configured() {
         "{out}"
     );
 }
+
+#[test]
+fn time_namespace_offsets_the_boot_clock() {
+    let timens = std::path::Path::new("/proc/self/ns/time").exists();
+    if !ready() || !berth_base::testenv::require(timens, "needs time namespaces") {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("namespaces")
+        .push(json!({ "type": "time" }));
+    b.config["linux"]["timeOffsets"] = json!({ "boottime": { "secs": 86_400_000 } });
+    let o = b.sh("time", "cut -d. -f1 /proc/uptime");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let up: u64 = stdout(&o).trim().parse().expect("uptime");
+    assert!(up >= 86_400_000, "uptime {up} has no offset");
+}
