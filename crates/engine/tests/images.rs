@@ -122,6 +122,21 @@ fn save_then_load_round_trips_ids() {
         .load(&mut &archive[..], &mut |_| steps += 1)
         .unwrap();
     assert!(steps >= 2);
+    // A big layer reports progress while it loads.
+    let big = tar_of(&[file("big", &vec![1u8; 10 << 20])]);
+    let mut reports = Vec::new();
+    let p = engine();
+    p.engine
+        .images()
+        .load(&mut &docker_archive(&[big], "big:1")[..], &mut |p| {
+            reports.push((p.status.clone(), p.current))
+        })
+        .unwrap();
+    let loading = reports
+        .iter()
+        .filter(|(s, c)| s == "Loading layer" && *c > 0)
+        .count();
+    assert!(loading >= 2, "{reports:?}");
     assert_eq!(
         loaded,
         vec![

@@ -202,7 +202,13 @@ impl Images {
         let bad = |e: std::io::Error| Error::Invalid(format!("invalid archive: {e}"));
         let mut entries = 0;
         for entry in tarball.entries().map_err(bad)? {
-            let mut entry = entry.map_err(bad)?;
+            let mut entry = entry.map_err(|e| {
+                if entries == 0 {
+                    Error::Invalid(format!("invalid archive: not a tar archive ({e})"))
+                } else {
+                    bad(e)
+                }
+            })?;
             entries += 1;
             let path = clean(&String::from_utf8_lossy(&entry.path_bytes()));
             let kind = entry.header().entry_type();
@@ -264,7 +270,15 @@ impl Images {
                 current: 0,
                 total: Some(size),
             });
-            let layer = ingest_layer(&self.store, &mut rest, named_blob.as_ref())
+            let reporting = Reporting {
+                inner: &mut rest,
+                progress: &mut *progress,
+                id: &short,
+                done: 0,
+                total: size,
+                reported: 0,
+            };
+            let layer = ingest_layer(&self.store, reporting, named_blob.as_ref())
                 .map_err(|e| in_entry(&path, e))?;
             ar.written.push(layer.blob.to_string());
             progress(&LoadProgress {
@@ -376,6 +390,36 @@ impl Images {
         ar.written.push(layer.blob.to_string());
         ar.layers.insert(path.to_owned(), layer);
         Ok(())
+    }
+}
+
+/// Reports "Loading layer" progress every few MiB of a layer read.
+struct Reporting<'a, R> {
+    inner: R,
+    progress: &'a mut dyn FnMut(&LoadProgress),
+    id: &'a str,
+    done: u64,
+    total: u64,
+    reported: u64,
+}
+
+/// Bytes between two progress reports.
+const REPORT_EVERY: u64 = 4 << 20;
+
+impl<R: Read> Read for Reporting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if self.done - self.reported >= REPORT_EVERY && self.done < self.total {
+            self.reported = self.done;
+            (self.progress)(&LoadProgress {
+                id: self.id.to_owned(),
+                status: "Loading layer".into(),
+                current: self.done,
+                total: Some(self.total),
+            });
+        }
+        Ok(n)
     }
 }
 
