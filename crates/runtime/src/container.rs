@@ -391,6 +391,22 @@ impl Runtime {
         dir.save(&saved)
     }
 
+    /// Changes the cgroup limits of a created, running or paused container.
+    pub fn update(&self, id: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        let (_, saved, status) = self.load(id)?;
+        if status == Status::Stopped {
+            return Err(Error::WrongState {
+                id: id.to_string(),
+                status: status.as_str(),
+                op: "update",
+            });
+        }
+        let cg = saved.cgroup.ok_or_else(|| {
+            Error::Unsupported(format!("updating container {id} without a cgroup"))
+        })?;
+        cg.update(resources).map_err(Error::Cgroup)
+    }
+
     /// The pids (as seen from the runtime) of every process in the container.
     pub fn ps(&self, id: &str) -> Result<Vec<i32>> {
         let (_, saved, _) = self.load(id)?;

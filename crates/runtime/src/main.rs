@@ -135,6 +135,13 @@ enum Cmd {
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Change the resource limits of a container.
+    Update {
+        /// LinuxResources JSON, from a file or `-` for stdin.
+        #[arg(short, long)]
+        resources: PathBuf,
+        id: String,
+    },
     /// Print the features this runtime supports (JSON).
     Features,
     /// Write a default config.json.
@@ -269,6 +276,29 @@ fn run(cli: Cli, log: &Logger) -> Result<i32> {
             ps_args,
         } => ps(&rt, &id, format, ps_args),
         Cmd::List { quiet, format } => list(&rt, quiet, format),
+        Cmd::Update { resources, id } => {
+            let data = if resources == std::path::Path::new("-") {
+                let mut v = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).map_err(|e| {
+                    Error::Io {
+                        context: "read resources from stdin".into(),
+                        source: e,
+                    }
+                })?;
+                v
+            } else {
+                std::fs::read(&resources).map_err(|e| Error::Config {
+                    path: resources.clone(),
+                    msg: format!("cannot read: {e}"),
+                })?
+            };
+            let res: oci_spec::runtime::LinuxResources =
+                serde_json::from_slice(&data).map_err(|e| Error::Config {
+                    path: resources.clone(),
+                    msg: e.to_string(),
+                })?;
+            rt.update(&id, &res).map(|()| 0)
+        }
         Cmd::Features => {
             print_json(&berth_runtime::features::features());
             Ok(0)

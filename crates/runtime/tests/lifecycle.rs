@@ -189,6 +189,12 @@ fn exec_runs_in_the_container() {
     let o = b.runtime(&["ps", "--format", "json", &id]);
     let pids: Vec<i32> = serde_json::from_slice(&o.stdout).expect("ps json");
     assert_eq!(pids.len(), 1, "{pids:?}");
+    let res = b.dir.path().join("resources.json");
+    std::fs::write(&res, r#"{"pids":{"limit":77}}"#).expect("write resources");
+    let o = b.runtime(&["update", "--resources", res.to_str().expect("utf8"), &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = b.runtime(&["exec", &id, "/bin/cat", "/sys/fs/cgroup/pids/pids.max"]);
+    assert_eq!(stdout(&o).trim(), "77", "{}", stderr(&o));
     let o = b.runtime(&["pause", &id]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(state(&b, &id)["status"], "paused");
