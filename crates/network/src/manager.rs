@@ -765,6 +765,7 @@ impl NetworkManager {
                 bridge: n.bridge.clone(),
                 subnets,
                 internal: n.internal,
+                dns: n.dns.then_some(n.ipv4.gateway),
             });
             fwd.push(ForwardBridge {
                 name: n.bridge.clone(),

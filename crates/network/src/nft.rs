@@ -72,6 +72,8 @@ pub struct FwNetwork {
     pub subnets: Vec<Cidr>,
     /// No traffic in or out of the bridge except to the host.
     pub internal: bool,
+    /// Address of berth's embedded DNS server on this network, if any.
+    pub dns: Option<IpAddr>,
 }
 
 /// One published port: `host_ip:host_port` → `container_ip:container_port`.
@@ -120,6 +122,16 @@ pub fn render(table: &str, rs: &Ruleset, fresh: bool) -> String {
     let bridges: Vec<String> = rs.networks.iter().map(|n| quote(&n.bridge)).collect();
     if !bridges.is_empty() {
         let _ = writeln!(s, "add element {t} bridges {{ {} }}", bridges.join(", "));
+    }
+    // The embedded DNS servers listen on the gateways, port 53: a port 53
+    // published on all host addresses must not capture the containers'
+    // own lookups.
+    for dns in rs.networks.iter().filter_map(|n| n.dns) {
+        let _ = writeln!(
+            s,
+            "add rule {t} prerouting {} daddr {dns} meta l4proto {{ tcp, udp }} th dport 53 return",
+            family(dns)
+        );
     }
     for chain in ["prerouting", "output"] {
         let _ = writeln!(s, "add rule {t} {chain} fib daddr type local jump publish");
@@ -248,11 +260,13 @@ mod tests {
                         "fd00:1::/64".parse().unwrap(),
                     ],
                     internal: false,
+                    dns: None,
                 },
                 FwNetwork {
                     bridge: "berth-int".into(),
                     subnets: vec!["172.18.0.0/16".parse().unwrap()],
                     internal: true,
+                    dns: Some("172.18.0.1".parse().unwrap()),
                 },
             ],
             ports: vec![
@@ -277,6 +291,9 @@ mod tests {
         let s = render("berth", &rs, false);
         assert!(s.starts_with("table inet berth {\n"));
         assert!(s.contains("flush table inet berth\n"));
+        assert!(s.contains(
+            "prerouting ip daddr 172.18.0.1 meta l4proto { tcp, udp } th dport 53 return"
+        ));
         assert!(s.contains("add element inet berth bridges { \"berth0\", \"berth-int\" }"));
         assert!(s.contains("publish meta nfproto ipv4 tcp dport 8080 dnat ip to 172.17.0.2:80"));
         assert!(s.contains("publish ip daddr 127.0.0.1 udp dport 53 dnat ip to 172.17.0.3:5353"));

@@ -95,11 +95,20 @@ fn containers_reach_each_other_by_name() {
     let (pa, pb) = (a.path(), b.path());
     let id_a = "aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111";
     let id_b = "bbbbbbbbbbbb2222222222222222222222222222222222222222222222222222";
+    // alpha publishes port 53 on every host address: the embedded DNS on
+    // the gateway must keep answering all the same.
+    let mut req_a = attach("front", id_a, "alpha", &a, &pa);
+    req_a.ports = [Proto::Udp, Proto::Tcp]
+        .map(|proto| PortRequest {
+            proto,
+            host_ip: None,
+            host_port: 53,
+            host_port_end: 0,
+            container_port: 5353,
+        })
+        .to_vec();
     let t = Instant::now();
-    let ea = fx
-        .mgr
-        .attach(attach("front", id_a, "alpha", &a, &pa))
-        .unwrap();
+    let ea = fx.mgr.attach(req_a).unwrap();
     eprintln!("attach took {:?}", t.elapsed());
     let t = Instant::now();
     let eb = fx
@@ -141,9 +150,6 @@ fn containers_reach_each_other_by_name() {
     let out = a.exec(&["busybox", "nslookup", "example.test", "10.232.0.1"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("192.0.2.99"), "forwarded: {text}");
-    // Name resolution through ping by name uses the resolver path too.
-    let ping = b.exec(&["busybox", "ping", "-c", "1", "-W", "2", "alpha"]);
-    let _ = ping;
 
     // Addresses survive a reload of the state; a duplicate attach conflicts.
     let again = fx

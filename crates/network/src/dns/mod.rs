@@ -17,6 +17,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use message::{Query, Rdata};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::os::fd::AsFd;
 
 /// Names of one network (lowercase) and their addresses.
 pub type Names = HashMap<String, Vec<IpAddr>>;
@@ -43,6 +45,8 @@ impl Zone {
 /// TTL of berth's own answers, as docker's embedded server uses.
 const TTL: u32 = 600;
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often the serving loops look at the stop flag.
+const POLL_INTERVAL_MS: u16 = 250;
 
 /// A running server; stops (and joins its threads) on drop.
 #[derive(Debug)]
@@ -63,7 +67,7 @@ impl DnsServer {
         let udp = UdpSocket::bind(addr)?;
         let addr = udp.local_addr()?;
         let tcp = TcpListener::bind(addr)?;
-        udp.set_read_timeout(Some(Duration::from_millis(250)))?;
+        udp.set_read_timeout(Some(Duration::from_millis(u64::from(POLL_INTERVAL_MS))))?;
         let stop = Arc::new(AtomicBool::new(false));
         let upstreams = Arc::new(upstreams);
         let mut threads = Vec::new();
@@ -94,9 +98,8 @@ impl DnsServer {
 
 impl Drop for DnsServer {
     fn drop(&mut self) {
+        // Both loops look at the flag at least every POLL_INTERVAL.
         self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
@@ -137,11 +140,26 @@ fn serve_tcp(
     zone: &Arc<RwLock<Zone>>,
     upstreams: &Arc<Vec<SocketAddr>>,
 ) {
-    for conn in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            return;
+    // Waiting in poll, not in accept, so that a stop is seen promptly: a
+    // wake-up connection to ourselves can be late under load, and then a
+    // blocking accept would hang the drop.
+    if listener.set_nonblocking(true).is_err() {
+        return;
+    }
+    while !stop.load(Ordering::SeqCst) {
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(POLL_INTERVAL_MS)) {
+            Ok(n) if n > 0 => {}
+            _ => continue,
         }
-        let Ok(mut conn) = conn else { continue };
+        let Ok((mut conn, _)) = listener.accept() else {
+            continue;
+        };
+        // The connection's thread relies on blocking reads with a timeout;
+        // Linux does not pass O_NONBLOCK on from the listener, but be sure.
+        if conn.set_nonblocking(false).is_err() {
+            continue;
+        }
         let Ok(peer) = conn.peer_addr() else { continue };
         let (zone, upstreams) = (zone.clone(), upstreams.clone());
         std::thread::spawn(move || {
