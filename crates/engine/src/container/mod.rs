@@ -26,9 +26,9 @@ pub mod spec;
 pub mod types;
 mod view;
 
-pub use berth_shim_proto::frame;
+pub use berth_shim_proto::{frame, time};
 pub use exec::ExecInspect;
-pub use logs::{LogLine, LogOptions};
+pub use logs::{parse_time as parse_log_time, LogLine, LogOptions};
 pub use view::ListOptions;
 
 use crate::events::{Event, Events};

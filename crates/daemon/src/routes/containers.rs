@@ -1,0 +1,509 @@
+//! Container routes: create, list, inspect, start, stop, restart, kill,
+//! pause, unpause, wait, remove, logs, attach (hijacked), resize, rename,
+//! prune, and the stream pump shared with exec start.
+
+use crate::body::Body;
+use crate::error::ApiError;
+use crate::router::{empty, json, streaming, Ctx, Req, Response};
+use crate::service::Backend;
+use berth_api_types::ApiVersion;
+use berth_engine::container::{
+    frame, time, AttachStream, Containers, Error as CError, ListOptions, LogOptions, WaitCondition,
+};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
+use hyper::{Method, StatusCode};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub(crate) enum Ep {
+    List,
+    Create,
+    Prune,
+    Inspect(String),
+    Start(String),
+    Stop(String),
+    Restart(String),
+    Kill(String),
+    Pause(String),
+    Unpause(String),
+    Wait(String),
+    Remove(String),
+    Logs(String),
+    Attach(String),
+    Resize(String),
+    Rename(String),
+}
+
+pub(crate) fn resolve(m: &Method, path: &str) -> Option<Ep> {
+    let rest = path.strip_prefix("/containers/")?;
+    match (m.as_str(), rest) {
+        ("GET", "json") => return Some(Ep::List),
+        ("POST", "create") => return Some(Ep::Create),
+        ("POST", "prune") => return Some(Ep::Prune),
+        _ => {}
+    }
+    let (id, action) = match rest.split_once('/') {
+        Some((id, a)) => (id.to_owned(), a),
+        None => (rest.to_owned(), ""),
+    };
+    if id.is_empty() {
+        return None;
+    }
+    Some(match (m.as_str(), action) {
+        ("GET", "json") => Ep::Inspect(id),
+        ("POST", "start") => Ep::Start(id),
+        ("POST", "stop") => Ep::Stop(id),
+        ("POST", "restart") => Ep::Restart(id),
+        ("POST", "kill") => Ep::Kill(id),
+        ("POST", "pause") => Ep::Pause(id),
+        ("POST", "unpause") => Ep::Unpause(id),
+        ("POST", "wait") => Ep::Wait(id),
+        ("DELETE", "") => Ep::Remove(id),
+        ("GET", "logs") => Ep::Logs(id),
+        ("POST", "attach") => Ep::Attach(id),
+        ("POST", "resize") => Ep::Resize(id),
+        ("POST", "rename") => Ep::Rename(id),
+        _ => return None,
+    })
+}
+
+/// A container-service error as the API answers it, in docker's words.
+pub(crate) fn api(e: CError) -> ApiError {
+    match &e {
+        CError::Engine(berth_engine::Error::NoSuchImage(name)) => {
+            ApiError::not_found(format!("No such image: {name}"))
+        }
+        _ => ApiError::from_error(e.kind(), &e),
+    }
+}
+
+fn containers<B: Backend>(b: &B) -> Result<&Containers, ApiError> {
+    b.containers()
+}
+
+async fn body_json(req: Req) -> Result<serde_json::Value, ApiError> {
+    let bytes = req
+        .body
+        .collect()
+        .await
+        .map_err(|e| ApiError::invalid(format!("read body: {e}")))?
+        .to_bytes();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))
+}
+
+fn q_i64(req: &Req, k: &str) -> Result<Option<i64>, ApiError> {
+    match req.q(k).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::invalid(format!("invalid value for {k}: {v:?}"))),
+    }
+}
+
+pub(crate) async fn serve<B: Backend>(
+    ep: Ep,
+    ctx: &Ctx<B>,
+    req: Req,
+) -> Result<Response, ApiError> {
+    match ep {
+        Ep::List => {
+            let filters = req.filters(&[
+                "ancestor",
+                "before",
+                "expose",
+                "exited",
+                "health",
+                "id",
+                "isolation",
+                "is-task",
+                "label",
+                "label!",
+                "name",
+                "network",
+                "publish",
+                "since",
+                "status",
+                "volume",
+            ])?;
+            let opts = ListOptions {
+                all: req.q_bool("all"),
+                limit: q_i64(&req, "limit")?
+                    .filter(|l| *l > 0)
+                    .map_or(0, |l| l as usize),
+                latest: req.q_bool("latest"),
+                filters: filters.to_map(),
+            };
+            let list = ctx
+                .blocking(move |b| containers(b)?.list(&opts).map_err(api))
+                .await?;
+            json(StatusCode::OK, &list)
+        }
+        Ep::Create => {
+            let name = req.q("name").map(str::to_owned);
+            let body = body_json(req).await?;
+            let c = ctx
+                .blocking(move |b| containers(b)?.create(name.as_deref(), &body).map_err(api))
+                .await?;
+            json(
+                StatusCode::CREATED,
+                &json!({"Id": c.id, "Warnings": c.warnings}),
+            )
+        }
+        Ep::Prune => {
+            let filters = req.filters(&["label", "label!", "until"])?.to_map();
+            let ids = ctx
+                .blocking(move |b| containers(b)?.prune(&filters).map_err(api))
+                .await?;
+            json(
+                StatusCode::OK,
+                &json!({"ContainersDeleted": ids, "SpaceReclaimed": 0}),
+            )
+        }
+        Ep::Inspect(id) => {
+            let v = ctx
+                .blocking(move |b| containers(b)?.inspect(&id).map_err(api))
+                .await?;
+            json(StatusCode::OK, &v)
+        }
+        Ep::Start(id) => {
+            ctx.blocking(move |b| containers(b)?.start(&id).map_err(api))
+                .await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        Ep::Stop(id) | Ep::Restart(id) => {
+            let restart = req.path.ends_with("/restart");
+            let t = q_i64(&req, "t")?.or(q_i64(&req, "timeout")?);
+            let signal = req.q("signal").filter(|s| !s.is_empty()).map(str::to_owned);
+            ctx.blocking(move |b| {
+                let c = containers(b)?;
+                if restart {
+                    c.restart(&id, signal.as_deref(), t)
+                } else {
+                    c.stop(&id, signal.as_deref(), t)
+                }
+                .map_err(api)
+            })
+            .await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        Ep::Kill(id) => {
+            let signal = req.q("signal").filter(|s| !s.is_empty()).map(str::to_owned);
+            ctx.blocking(move |b| containers(b)?.kill(&id, signal.as_deref()).map_err(api))
+                .await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        Ep::Pause(id) | Ep::Unpause(id) => {
+            let pause = req.path.ends_with("/pause");
+            ctx.blocking(move |b| containers(b)?.pause(&id, pause).map_err(api))
+                .await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        Ep::Wait(id) => {
+            let cond = req.q("condition").unwrap_or("");
+            let cond = WaitCondition::parse(cond)
+                .ok_or_else(|| ApiError::invalid(format!("invalid condition: {cond:?}")))?;
+            let waiter = ctx
+                .blocking(move |b| containers(b)?.wait_for(&id, cond).map_err(api))
+                .await?;
+            // Headers go out now; the answer when the condition holds.
+            let (tx, body) = Body::channel();
+            tokio::task::spawn_blocking(move || {
+                let r = waiter.wait();
+                let error = r.error.map(|m| json!({"Message": m}));
+                let mut line =
+                    serde_json::to_vec(&json!({"StatusCode": r.status_code, "Error": error}))
+                        .unwrap_or_default();
+                line.push(b'\n');
+                let _ = tx.blocking_send(Ok(Bytes::from(line)));
+            });
+            Ok(streaming("application/json", body))
+        }
+        Ep::Remove(id) => {
+            let force = req.q_bool("force");
+            let volumes = req.q_bool("v");
+            if req.q_bool("link") {
+                return Err(ApiError::invalid("links are not supported by berth"));
+            }
+            ctx.blocking(move |b| containers(b)?.remove(&id, force, volumes).map_err(api))
+                .await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        Ep::Logs(id) => logs(ctx, id, &req).await,
+        Ep::Attach(id) => attach(ctx, id, req).await,
+        Ep::Resize(id) => {
+            let h = q_i64(&req, "h")?.unwrap_or(0);
+            let w = q_i64(&req, "w")?.unwrap_or(0);
+            let (h, w) = (u16::try_from(h), u16::try_from(w));
+            let (Ok(h), Ok(w)) = (h, w) else {
+                return Err(ApiError::invalid("invalid terminal size"));
+            };
+            ctx.blocking(move |b| containers(b)?.resize(&id, h, w).map_err(api))
+                .await?;
+            Ok(empty(StatusCode::OK))
+        }
+        Ep::Rename(id) => {
+            let name = req.q("name").unwrap_or("").to_owned();
+            ctx.blocking(move |b| containers(b)?.rename(&id, &name).map_err(api))
+                .await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+    }
+}
+
+/// Content type of a stdio stream.
+fn stream_type(tty: bool, v: ApiVersion) -> &'static str {
+    if !tty && v >= ApiVersion::new(1, 42) {
+        "application/vnd.docker.multiplexed-stream"
+    } else {
+        "application/vnd.docker.raw-stream"
+    }
+}
+
+async fn logs<B: Backend>(ctx: &Ctx<B>, id: String, req: &Req) -> Result<Response, ApiError> {
+    let stdout = req.q_bool("stdout");
+    let stderr = req.q_bool("stderr");
+    if !stdout && !stderr {
+        return Err(ApiError::invalid(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let time_of = |k: &str| -> Result<i64, ApiError> {
+        match req.q(k).filter(|v| !v.is_empty()) {
+            None => Ok(0),
+            Some(v) => berth_engine::container::parse_log_time(v)
+                .ok_or_else(|| ApiError::invalid(format!("invalid value for \"{k}\": {v:?}"))),
+        }
+    };
+    // A tail that is not a count (`all`, negative) means everything.
+    let tail = req.q("tail").and_then(|t| t.parse::<usize>().ok());
+    let opts = LogOptions {
+        stdout,
+        stderr,
+        since: time_of("since")?,
+        until: time_of("until")?,
+        tail,
+        follow: req.q_bool("follow"),
+    };
+    let timestamps = req.q_bool("timestamps");
+    let version = req.version;
+    let id2 = id.clone();
+    let tty = ctx
+        .blocking(move |b| containers(b)?.is_tty(&id2).map_err(api))
+        .await?;
+    let (tx, body) = Body::channel();
+    let b = std::sync::Arc::clone(&ctx.backend);
+    tokio::task::spawn_blocking(move || {
+        let Ok(c) = containers(&*b) else { return };
+        let mut sink = |l: berth_engine::container::LogLine| -> bool {
+            if l.text.is_empty() {
+                return !tx.is_closed();
+            }
+            let mut payload = Vec::with_capacity(l.text.len() + 32);
+            if timestamps {
+                payload.extend_from_slice(time::format_fixed(l.time).as_bytes());
+                payload.push(b' ');
+            }
+            payload.extend_from_slice(&l.text);
+            let mut out = Vec::with_capacity(payload.len() + 8);
+            if !tty {
+                let kind = if l.stderr {
+                    frame::STDERR
+                } else {
+                    frame::STDOUT
+                };
+                out.extend_from_slice(&frame::header(kind, payload.len()));
+            }
+            out.extend_from_slice(&payload);
+            tx.blocking_send(Ok(Bytes::from(out))).is_ok()
+        };
+        if let Err(e) = c.logs(&id, &opts, &mut sink) {
+            tracing::warn!("logs of {id}: {e}");
+        }
+    });
+    Ok(streaming(stream_type(tty, version), body))
+}
+
+async fn attach<B: Backend>(ctx: &Ctx<B>, id: String, req: Req) -> Result<Response, ApiError> {
+    if !req.q_bool("stream") {
+        // logs=1 without stream: just the log, as docker answers it.
+        return Err(ApiError::invalid(
+            "attach without stream=1 is not supported by berth",
+        ));
+    }
+    let (stdin, stdout, stderr) = (
+        req.q_bool("stdin"),
+        req.q_bool("stdout"),
+        req.q_bool("stderr"),
+    );
+    let keys = detach_keys(req.q("detachKeys").unwrap_or(""))?;
+    let s = ctx
+        .blocking(move |b| {
+            containers(b)?
+                .attach(&id, stdin, stdout, stderr)
+                .map_err(api)
+        })
+        .await?;
+    hijack(req.upgrade, req.version, s, keys)
+}
+
+/// Docker's `--detach-keys`: `ctrl-p,ctrl-q` (the default), letters, `ctrl-@`…
+pub(crate) fn detach_keys(spec: &str) -> Result<Vec<u8>, ApiError> {
+    let spec = if spec.is_empty() {
+        "ctrl-p,ctrl-q"
+    } else {
+        spec
+    };
+    spec.split(',')
+        .map(|k| {
+            let bad = || ApiError::invalid(format!("Invalid detach keys ({spec}) provided"));
+            match k.strip_prefix("ctrl-") {
+                Some(c) if c.len() == 1 => {
+                    let b = c.as_bytes()[0].to_ascii_lowercase();
+                    match b {
+                        b'a'..=b'z' => Ok(b - b'a' + 1),
+                        b'@' => Ok(0),
+                        b'[' => Ok(27),
+                        b'\\' => Ok(28),
+                        b']' => Ok(29),
+                        b'^' => Ok(30),
+                        b'_' => Ok(31),
+                        _ => Err(bad()),
+                    }
+                }
+                None if k.len() == 1 => Ok(k.as_bytes()[0]),
+                _ => Err(bad()),
+            }
+        })
+        .collect()
+}
+
+/// Answer `101 UPGRADED` and pump the connection to and from the shim:
+/// the client's bytes become stdin frames (a half-close is stdin EOF, the
+/// detach keys end the session), the shim's frames go out as they are
+/// (multiplexed) or unwrapped (tty).
+pub(crate) fn hijack(
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+    version: ApiVersion,
+    s: AttachStream,
+    keys: Vec<u8>,
+) -> Result<Response, ApiError> {
+    let Some(on_upgrade) = upgrade else {
+        return Err(ApiError::invalid(
+            "attach needs a connection upgrade (Connection: Upgrade, Upgrade: tcp)",
+        ));
+    };
+    let tty = s.tty;
+    let ct = stream_type(tty, version);
+    let AttachStream { sock, pending, .. } = s;
+    sock.set_nonblocking(true)
+        .map_err(|e| ApiError::internal(format!("attach: {e}")))?;
+    let shim = tokio::net::UnixStream::from_std(sock)
+        .map_err(|e| ApiError::internal(format!("attach: {e}")))?;
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!("attach upgrade: {e}");
+                return;
+            }
+        };
+        let io = hyper_util::rt::TokioIo::new(upgraded);
+        let (mut cr, mut cw) = tokio::io::split(io);
+        let (mut sr, mut sw) = shim.into_split();
+        let to_client = async move {
+            let mut buf = pending;
+            let mut chunk = vec![0u8; 32 * 1024];
+            loop {
+                // Forward every complete frame.
+                let mut off = 0;
+                while buf.len() >= off + 8 {
+                    let mut h = [0u8; 8];
+                    h.copy_from_slice(&buf[off..off + 8]);
+                    let (_, len) = frame::parse_header(&h);
+                    if buf.len() < off + 8 + len {
+                        break;
+                    }
+                    let out = if tty {
+                        &buf[off + 8..off + 8 + len]
+                    } else {
+                        &buf[off..off + 8 + len]
+                    };
+                    if cw.write_all(out).await.is_err() {
+                        return;
+                    }
+                    off += 8 + len;
+                }
+                buf.drain(..off);
+                let _ = cw.flush().await;
+                match sr.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let _ = cw.shutdown().await;
+        };
+        let from_client = async move {
+            let mut chunk = vec![0u8; 32 * 1024];
+            let mut matched = 0usize;
+            loop {
+                let n = match cr.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let mut out = Vec::with_capacity(n + 8);
+                for &b in &chunk[..n] {
+                    if !keys.is_empty() && b == keys[matched] {
+                        matched += 1;
+                        if matched == keys.len() {
+                            return true;
+                        }
+                        continue;
+                    }
+                    out.extend_from_slice(&keys[..matched]);
+                    matched = 0;
+                    out.push(b);
+                }
+                if !out.is_empty() {
+                    let mut f = frame::header(frame::STDIN, out.len()).to_vec();
+                    f.extend_from_slice(&out);
+                    if sw.write_all(&f).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            let _ = sw.shutdown().await;
+            // Stdin ended; keep the output flowing.
+            std::future::pending::<bool>().await
+        };
+        tokio::select! {
+            () = to_client => {}
+            _ = from_client => {}
+        }
+    });
+    let mut r = hyper::Response::new(Body::empty());
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(UPGRADE, HeaderValue::from_static("tcp"));
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detach_keys_parse_like_docker() {
+        assert_eq!(detach_keys("").unwrap(), vec![16, 17]);
+        assert_eq!(detach_keys("ctrl-a,x").unwrap(), vec![1, b'x']);
+        assert!(detach_keys("ctrl-").is_err());
+        assert!(detach_keys("abc").is_err());
+    }
+}
