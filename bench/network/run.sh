@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# TCP throughput from the host into a container: straight to the
+# TCP throughput into a container: from the host straight to the
 # container's address on the bridge, through a port berth publishes (nft
-# DNAT, on 127.0.0.1 and on the host's address), and through docker's
-# userland proxy (docker-proxy) for comparison. Target: published ≥ 90% of
-# direct. Also prints the time of one attach (veth, addresses, routes and
-# the nft port rule). Needs root; cleans up after itself.
+# DNAT, on 127.0.0.1 and on the host's address) and through docker's
+# userland proxy (docker-proxy) for comparison; and from a "remote" client
+# (a namespace behind a plain veth, as another machine would be) directly
+# and through the published port. Target: published >= 90% of direct.
+# Also prints the time of one attach without ports (netlink only) and
+# with one published port (plus the nft transaction). Needs root; cleans
+# up after itself. Numbers on a loaded 2-core VM swing by +-30%: compare
+# rows of one run (paths are measured round-robin), not runs.
 #   bench/network/run.sh [MiB per run, default 512] [runs, default 7]
 set -euo pipefail
 cd "$(dirname "$0")/../.."

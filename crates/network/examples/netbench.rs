@@ -1,9 +1,10 @@
-//! TCP throughput from the host into a container: directly to the
+//! TCP throughput into a container: from the host directly to the
 //! container's address, through a port published by berth (nft DNAT, on
-//! 127.0.0.1 and on the host's address), and through docker's userland
-//! proxy (`docker-proxy`, when installed) for comparison. Run as root by
-//! bench/network/run.sh; everything it creates carries its pid and is
-//! removed at the end.
+//! 127.0.0.1 and on the host's address) and through docker's userland
+//! proxy (`docker-proxy`, when installed); and from a client namespace
+//! behind a plain veth (like another machine) directly and through the
+//! published port. Run as root by bench/network/run.sh; everything it
+//! creates carries its pid and is removed at the end.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -107,6 +108,54 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Runs `send` on a thread inside the namespace at `ns` (None: here).
+fn send_from(ns: Option<&str>, to: SocketAddr, bytes: u64) -> Res<f64> {
+    let Some(ns) = ns else {
+        return send(to, bytes);
+    };
+    let f = std::fs::File::open(ns)?;
+    std::thread::spawn(move || -> Result<f64, String> {
+        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())?;
+        send(to, bytes).map_err(|e| e.to_string())
+    })
+    .join()
+    .map_err(|_| "sender thread panicked")?
+    .map_err(Into::into)
+}
+
+/// A "remote" client: a namespace joined to the host by a plain veth
+/// pair (no bridge), `10.250.N.2/30` inside, `10.250.N.1/30` on the host,
+/// default route through the host. Its traffic to a published port meets
+/// the DNAT in prerouting, as traffic from another machine would.
+fn remote_client(ns: &Netns, pid: u32) -> Res<IpAddr> {
+    use berth_network::netlink::{open_netns, Netlink, VethSpec};
+    let n = (pid % 250) as u8;
+    let host_ip = IpAddr::from([10, 250, n, 1]);
+    let f = open_netns(std::path::Path::new(&format!("/run/netns/{}", ns.0)))?;
+    let host_end = format!("xo{:x}", pid & 0xfffff);
+    let mut nl = Netlink::open()?;
+    nl.create_veth(&VethSpec {
+        host: &host_end,
+        peer: "eth0",
+        peer_ns: Some(&f),
+        ..Default::default()
+    })?;
+    let h = nl.link_by_name(&host_end)?.ok_or("host veth missing")?;
+    nl.add_address(h.index, host_ip, 30)?;
+    nl.set_up(h.index, true)?;
+    let mut inside = Netlink::open_in(&f)?;
+    for l in inside.links()? {
+        if l.name == "lo" || l.name == "eth0" {
+            inside.set_up(l.index, true)?;
+        }
+        if l.name == "eth0" {
+            inside.add_address(l.index, IpAddr::from([10, 250, n, 2]), 30)?;
+            inside.add_default_route(l.index, host_ip)?;
+        }
+    }
+    Ok(host_ip)
+}
+
 fn host_addr() -> Option<IpAddr> {
     let out = Command::new("ip")
         .args(["-4", "-o", "route", "get", "192.0.2.123"])
@@ -189,19 +238,49 @@ fn main() -> Res<()> {
     start_sink(&ns_path, 5001)?;
     let published = ep.ports[0].host_port;
 
-    let mut paths: Vec<(String, SocketAddr)> = vec![
+    // (name, target, namespace to send from, index of the path it is
+    // compared with)
+    let mut paths: Vec<(String, SocketAddr, Option<String>, usize)> = vec![
         (
-            "direct container ip".into(),
+            "host: direct container ip".into(),
             SocketAddr::new(ep.ipv4.addr, 5001),
+            None,
+            0,
         ),
         (
-            "published 127.0.0.1".into(),
+            "host: published 127.0.0.1".into(),
             SocketAddr::new([127, 0, 0, 1].into(), published),
+            None,
+            0,
         ),
     ];
     if let Some(h) = host_addr() {
-        paths.push(("published host ip".into(), SocketAddr::new(h, published)));
+        paths.push((
+            "host: published host ip".into(),
+            SocketAddr::new(h, published),
+            None,
+            0,
+        ));
     }
+    let remote = Netns(format!("berthbenchr{pid}"));
+    Command::new("ip")
+        .args(["netns", "add", &remote.0])
+        .status()?;
+    let remote_gw = remote_client(&remote, pid)?;
+    let remote_path = Some(format!("/run/netns/{}", remote.0));
+    let first_remote = paths.len();
+    paths.push((
+        "remote: direct container ip".into(),
+        SocketAddr::new(ep.ipv4.addr, 5001),
+        remote_path.clone(),
+        first_remote,
+    ));
+    paths.push((
+        "remote: published host ip".into(),
+        SocketAddr::new(remote_gw, published),
+        remote_path,
+        first_remote,
+    ));
     let _proxy = if std::path::Path::new("/usr/sbin/docker-proxy").exists() {
         let port = published.wrapping_add(1);
         // docker-proxy reports readiness on fd 3 and closes it; without
@@ -224,8 +303,10 @@ fn main() -> Res<()> {
             ])
             .spawn()?;
         paths.push((
-            "docker-proxy 127.0.0.1".into(),
+            "host: docker-proxy 127.0.0.1".into(),
             SocketAddr::new([127, 0, 0, 1].into(), port),
+            None,
+            0,
         ));
         Some(Proxy(child))
     } else {
@@ -235,22 +316,22 @@ fn main() -> Res<()> {
     println!("attach without ports (veth, addresses, routes): {plain_ms:.2} ms");
     println!("attach with a published port (+ nft transaction): {attach_ms:.2} ms");
     println!("{} MiB per run, median of {runs} runs", mib);
-    for (_, addr) in &paths {
-        send(*addr, 16 << 20)?; // warm up (ARP, conntrack, proxy start)
+    for (_, addr, ns, _) in &paths {
+        send_from(ns.as_deref(), *addr, 16 << 20)?; // warm up (ARP, conntrack, proxy)
     }
     // Round-robin over the paths, so that load from elsewhere on the
     // machine spreads over all of them alike.
     let mut rates = vec![Vec::new(); paths.len()];
     for _ in 0..runs {
-        for (i, (_, addr)) in paths.iter().enumerate() {
-            rates[i].push(send(*addr, bytes)?);
+        for (i, (_, addr, ns, _)) in paths.iter().enumerate() {
+            rates[i].push(send_from(ns.as_deref(), *addr, bytes)?);
         }
     }
     let medians: Vec<f64> = rates.into_iter().map(median).collect();
-    for ((name, _), m) in paths.iter().zip(&medians) {
+    for ((name, _, _, base), m) in paths.iter().zip(&medians) {
         println!(
-            "{name:<24} {m:>9.0} MB/s  {:>5.1}% of direct",
-            100.0 * m / medians[0]
+            "{name:<30} {m:>9.0} MB/s  {:>5.1}% of direct",
+            100.0 * m / medians[*base]
         );
     }
     Ok(())
