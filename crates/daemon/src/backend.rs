@@ -11,8 +11,13 @@ use berth_api_types::image::{
     DeleteItem, GraphDriver, HistoryItem, ImageInspect, ImageMetadata, ImageSummary, PruneReport,
     RootFs,
 };
+use berth_api_types::network::{
+    Network, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse,
+    NetworkDisconnectRequest, NetworkPruneReport,
+};
 use berth_api_types::progress::JsonMessage;
 use berth_api_types::system::{DiskUsage, EventActor, EventMessage};
+use berth_api_types::volume::{Volume, VolumeCreateRequest, VolumeList, VolumePruneReport};
 use berth_api_types::Filters;
 use berth_engine::image::{self as eimage, LoadProgress, Loaded};
 use berth_engine::{Engine, Error as EngineError};
@@ -113,6 +118,22 @@ fn api(e: EngineError) -> ApiError {
     match &e {
         EngineError::NoSuchImage(name) => ApiError::not_found(format!("No such image: {name}")),
         _ => ApiError::from_error(e.kind(), &e),
+    }
+}
+
+/// An engine value in docker's JSON shape as the API type of that shape.
+fn wire<T: serde::Serialize, U: serde::de::DeserializeOwned>(v: &T) -> Result<U> {
+    let j = serde_json::to_value(v).map_err(|e| ApiError::internal(format!("encode: {e}")))?;
+    serde_json::from_value(j).map_err(|e| ApiError::internal(format!("decode: {e}")))
+}
+
+/// `volume create` as the volume store takes it.
+fn berth_volume_request(req: &VolumeCreateRequest) -> berth_engine::volume::CreateRequest {
+    berth_engine::volume::CreateRequest {
+        name: (!req.name.is_empty()).then(|| req.name.clone()),
+        driver: (!req.driver.is_empty()).then(|| req.driver.clone()),
+        labels: req.labels.clone().unwrap_or_default(),
+        options: req.driver_opts.clone().unwrap_or_default(),
     }
 }
 
@@ -395,6 +416,122 @@ impl Backend for EngineBackend {
 
     fn image_save(&self, names: &[String], out: &mut dyn Write) -> Result<()> {
         self.engine.images().save(names, out).map_err(api)
+    }
+
+    fn networks(&self, filters: &Filters) -> Result<Vec<Network>> {
+        let list = self
+            .engine
+            .networks()
+            .list(&filters.to_map())
+            .map_err(api)?;
+        list.iter().map(wire).collect()
+    }
+
+    fn network_inspect(&self, name: &str) -> Result<Network> {
+        wire(&self.engine.networks().inspect(name).map_err(api)?)
+    }
+
+    fn network_create(&self, req: &NetworkCreateRequest) -> Result<NetworkCreateResponse> {
+        let ipam = req.ipam.clone().unwrap_or_default();
+        if !ipam.driver.is_empty() && ipam.driver != "default" {
+            return Err(ApiError::invalid(format!(
+                "IPAM driver {:?} is not supported",
+                ipam.driver
+            )));
+        }
+        let id = self
+            .engine
+            .networks()
+            .create(berth_engine::network::CreateRequest {
+                name: req.name.clone(),
+                driver: req.driver.clone(),
+                internal: req.internal,
+                enable_ipv6: req.enable_ipv6.unwrap_or(false),
+                ipam: ipam
+                    .config
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| berth_engine::network::IpamConfig {
+                        subnet: c.subnet,
+                        ip_range: c.ip_range,
+                        gateway: c.gateway,
+                    })
+                    .collect(),
+                options: req.options.clone().unwrap_or_default(),
+                labels: req.labels.clone().unwrap_or_default(),
+                check_duplicate: true,
+            })
+            .map_err(api)?;
+        Ok(NetworkCreateResponse {
+            id,
+            warning: String::new(),
+        })
+    }
+
+    fn network_remove(&self, name: &str) -> Result<()> {
+        self.engine.networks().remove(name).map_err(api)
+    }
+
+    fn network_connect(&self, network: &str, req: &NetworkConnectRequest) -> Result<()> {
+        self.engine
+            .networks()
+            .connect(network, &req.container, &req.endpoint_config)
+            .map_err(api)
+    }
+
+    fn network_disconnect(&self, network: &str, req: &NetworkDisconnectRequest) -> Result<()> {
+        self.engine
+            .networks()
+            .disconnect(network, &req.container)
+            .map_err(api)
+    }
+
+    fn networks_prune(&self, filters: &Filters) -> Result<NetworkPruneReport> {
+        let r = self
+            .engine
+            .networks()
+            .prune(&filters.to_map())
+            .map_err(api)?;
+        Ok(NetworkPruneReport {
+            networks_deleted: (!r.deleted.is_empty()).then_some(r.deleted),
+        })
+    }
+
+    fn volumes(&self, filters: &Filters) -> Result<VolumeList> {
+        let list = self.engine.volumes().list(&filters.to_map()).map_err(api)?;
+        Ok(VolumeList {
+            volumes: list.iter().map(wire).collect::<Result<_>>()?,
+            warnings: None,
+        })
+    }
+
+    fn volume_create(&self, req: &VolumeCreateRequest) -> Result<Volume> {
+        let v = self
+            .engine
+            .volumes()
+            .create(berth_volume_request(req))
+            .map_err(api)?;
+        wire(&v)
+    }
+
+    fn volume_inspect(&self, name: &str) -> Result<Volume> {
+        wire(&self.engine.volumes().inspect(name).map_err(api)?)
+    }
+
+    fn volume_remove(&self, name: &str, force: bool) -> Result<()> {
+        self.engine.volumes().remove(name, force).map_err(api)
+    }
+
+    fn volumes_prune(&self, filters: &Filters) -> Result<VolumePruneReport> {
+        let r = self
+            .engine
+            .volumes()
+            .prune(&filters.to_map())
+            .map_err(api)?;
+        Ok(VolumePruneReport {
+            volumes_deleted: (!r.volumes_deleted.is_empty()).then_some(r.volumes_deleted),
+            space_reclaimed: r.space_reclaimed,
+        })
     }
 }
 

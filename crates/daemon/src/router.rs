@@ -190,6 +190,8 @@ pub(crate) enum Endpoint {
     Images(routes::images::Ep),
     Containers(routes::containers::Ep),
     Exec(routes::exec::Ep),
+    Networks(routes::networks::Ep),
+    Volumes(routes::volumes::Ep),
     Unsupported(routes::unsupported::Ep),
 }
 
@@ -200,6 +202,8 @@ pub(crate) fn resolve(method: &Method, path: &str) -> Option<Endpoint> {
         .or_else(|| routes::images::resolve(method, path).map(Endpoint::Images))
         .or_else(|| routes::exec::resolve(method, path).map(Endpoint::Exec))
         .or_else(|| routes::containers::resolve(method, path).map(Endpoint::Containers))
+        .or_else(|| routes::networks::resolve(method, path).map(Endpoint::Networks))
+        .or_else(|| routes::volumes::resolve(method, path).map(Endpoint::Volumes))
         .or_else(|| routes::unsupported::resolve(method, path).map(Endpoint::Unsupported))
 }
 
@@ -209,6 +213,8 @@ async fn serve<B: Backend>(ep: Endpoint, ctx: &Ctx<B>, req: Req) -> Result<Respo
         Endpoint::Images(ep) => routes::images::serve(ep, ctx, req).await,
         Endpoint::Containers(ep) => routes::containers::serve(ep, ctx, req).await,
         Endpoint::Exec(ep) => routes::exec::serve(ep, ctx, req).await,
+        Endpoint::Networks(ep) => routes::networks::serve(ep, ctx, req).await,
+        Endpoint::Volumes(ep) => routes::volumes::serve(ep, ctx, req).await,
         Endpoint::Unsupported(ep) => routes::unsupported::serve(ep),
     }
 }

@@ -14,8 +14,13 @@
 
 use crate::error::ApiError;
 use berth_api_types::image::{DeleteItem, HistoryItem, ImageInspect, ImageSummary, PruneReport};
+use berth_api_types::network::{
+    Network, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse,
+    NetworkDisconnectRequest, NetworkPruneReport,
+};
 use berth_api_types::progress::JsonMessage;
 use berth_api_types::system::{DiskUsage, EventMessage};
+use berth_api_types::volume::{Volume, VolumeCreateRequest, VolumeList, VolumePruneReport};
 use berth_api_types::Filters;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -83,6 +88,10 @@ pub struct EventSubscription {
     pub live: tokio::sync::mpsc::Receiver<EventMessage>,
 }
 
+fn no_netvol() -> ApiError {
+    ApiError::unsupported("networks and volumes are not available in this backend")
+}
+
 pub trait Backend: Send + Sync + 'static {
     fn info(&self) -> Result<EngineInfo>;
     fn disk_usage(&self, opts: DiskUsageOptions) -> Result<DiskUsage>;
@@ -114,5 +123,48 @@ pub trait Backend: Send + Sync + 'static {
     /// directly: its JSON already has the Engine API's shapes).
     fn containers(&self) -> Result<&berth_engine::container::Containers> {
         Err(ApiError::unsupported("containers are not available in this backend"))
+    }
+
+    // Networks and volumes: the defaults answer "not supported" for
+    // backends without them (the router's test stub).
+    /// `GET /networks` (filters validated by the router).
+    fn networks(&self, _filters: &Filters) -> Result<Vec<Network>> {
+        Err(no_netvol())
+    }
+    fn network_inspect(&self, _name: &str) -> Result<Network> {
+        Err(no_netvol())
+    }
+    fn network_create(&self, _req: &NetworkCreateRequest) -> Result<NetworkCreateResponse> {
+        Err(no_netvol())
+    }
+    /// Refused (409) while containers are attached.
+    fn network_remove(&self, _name: &str) -> Result<()> {
+        Err(no_netvol())
+    }
+    fn network_connect(&self, _network: &str, _req: &NetworkConnectRequest) -> Result<()> {
+        Err(no_netvol())
+    }
+    fn network_disconnect(&self, _network: &str, _req: &NetworkDisconnectRequest) -> Result<()> {
+        Err(no_netvol())
+    }
+    fn networks_prune(&self, _filters: &Filters) -> Result<NetworkPruneReport> {
+        Err(no_netvol())
+    }
+    /// `GET /volumes`.
+    fn volumes(&self, _filters: &Filters) -> Result<VolumeList> {
+        Err(no_netvol())
+    }
+    fn volume_create(&self, _req: &VolumeCreateRequest) -> Result<Volume> {
+        Err(no_netvol())
+    }
+    fn volume_inspect(&self, _name: &str) -> Result<Volume> {
+        Err(no_netvol())
+    }
+    /// Refused (409) while containers use it, unless `force`.
+    fn volume_remove(&self, _name: &str, _force: bool) -> Result<()> {
+        Err(no_netvol())
+    }
+    fn volumes_prune(&self, _filters: &Filters) -> Result<VolumePruneReport> {
+        Err(no_netvol())
     }
 }
