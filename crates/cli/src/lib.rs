@@ -91,6 +91,12 @@ pub enum Command {
     /// Manage berth
     #[command(subcommand, arg_required_else_help = true)]
     System(cmd::system::SystemCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(cmd::network::NetworkCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(cmd::volume::VolumeCommand),
     /// Show the berth version information
     Version(cmd::system::VersionArgs),
     /// Display system-wide information
@@ -243,6 +249,8 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Import(a) => image::run_import(&app, a).await,
         Command::History(a) => image::run_history(&app, a).await,
         Command::System(c) => system::run(&app, c).await,
+        Command::Network(c) => cmd::network::run(&app, c).await,
+        Command::Volume(c) => cmd::volume::run(&app, c).await,
         Command::Version(a) => system::run_version(&mut app, a).await,
         Command::Info(a) => system::run_info(&app, a).await,
         Command::Events(a) => system::run_events(&app, a).await,

@@ -104,11 +104,11 @@ pub fn short_id(id: &str) -> String {
     hex.chars().take(12).collect()
 }
 
-fn filters_of(args: &[String]) -> Result<Filters, CliError> {
+pub(crate) fn filters_of(args: &[String]) -> Result<Filters, CliError> {
     Filters::from_args(args.iter().map(String::as_str)).map_err(|e| CliError::new(e.to_string()))
 }
 
-fn query_filters(f: &Filters) -> Vec<(&'static str, String)> {
+pub(crate) fn query_filters(f: &Filters) -> Vec<(&'static str, String)> {
     if f.is_empty() {
         vec![]
     } else {
@@ -482,7 +482,7 @@ pub struct PruneArgs {
 }
 
 /// Asks `question [y/N]` on stderr; only `y`/`yes` on stdin is a yes.
-fn confirm(question: &str) -> bool {
+pub(crate) fn confirm(question: &str) -> bool {
     eprint!("{question}\nAre you sure you want to continue? [y/N] ");
     let mut line = String::new();
     if std::io::stdin().read_line(&mut line).is_err() {
