@@ -54,6 +54,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`netns`] makes named network namespaces (bound on a file, as `ip netns
+//! add` does) so that a container's network can be set up before its
+//! first process exists.
+//!
 //! Other drivers need nothing from this crate: `--network host` keeps the
 //! host namespace, `none` gets a fresh namespace with only `lo`, and
 //! `container:<id>` joins the other container's namespace (the runtime
@@ -72,6 +76,18 @@
 //! Host-wide settings: `net.ipv4.ip_forward` (and IPv6 forwarding for IPv6
 //! networks) is turned on when off, as docker does, and logged. Per bridge:
 //! `route_localnet=1`, so published ports answer on 127.0.0.1.
+//!
+//! Other software may undo berth's rules later (dockerd started after
+//! berthd sets iptables' FORWARD policy to DROP); call
+//! [`NetworkManager::resync_firewall`] periodically (say every minute) to
+//! put them back. Detaching an endpoint with UDP ports also drops its UDP
+//! conntrack entries, so a client that keeps its source port follows the
+//! port to its next container.
+//!
+//! Costs (2-core VM under load): an attach without ports is about 2 ms
+//! (one veth message, a socket in the container's namespace, addresses,
+//! routes; the state file is renamed into place without fsync, see
+//! `persist`); a published port adds one `nft -f` transaction, 10–40 ms.
 //!
 //! # DNS
 //!

@@ -720,6 +720,17 @@ impl NetworkManager {
         Ok(removed)
     }
 
+    /// Rewrites berth's nft table and the iptables accept rules for its
+    /// bridges from the current state. Other software can undo them after
+    /// berth set them up: dockerd started later creates DOCKER-USER and
+    /// sets the FORWARD policy to DROP, a firewall reload may flush tables.
+    /// Cheap enough (two or three helper processes) to call every minute
+    /// or when such a service is seen to restart.
+    pub fn resync_firewall(&self) -> Result<()> {
+        let st = self.lock();
+        self.sync_firewall(&st, true)
+    }
+
     /// Removes everything of this manager from the kernel (bridges, veths,
     /// nft table, forward rules, DNS) and forgets all state; for tests and
     /// `berthd --cleanup`.

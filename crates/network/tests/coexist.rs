@@ -112,6 +112,12 @@ fn forwarding_works_under_an_iptables_forward_drop_policy() {
         fx.mgr.reconcile(&|_| true).expect("reconcile");
         assert_eq!(berth_rules().len(), 2);
         assert!(ping(&a, &b_ip.to_string()));
+        // So does a resync, which is idempotent.
+        run("iptables", &["-w", "-F", "DOCKER-USER"]);
+        fx.mgr.resync_firewall().expect("resync");
+        fx.mgr.resync_firewall().expect("resync again");
+        assert_eq!(berth_rules().len(), 2);
+        assert!(ping(&a, &b_ip.to_string()));
 
         fx.mgr.detach_all("a1").expect("detach a");
         fx.mgr.detach_all("b1").expect("detach b");
@@ -119,6 +125,53 @@ fn forwarding_works_under_an_iptables_forward_drop_policy() {
         assert!(berth_rules().is_empty());
         // The policy is never changed by berth.
         assert!(run("iptables", &["-w", "-S", "FORWARD"]).contains("-P FORWARD DROP"));
+    })
+    .join()
+    .expect("test thread");
+}
+
+#[test]
+fn a_drop_policy_set_later_is_handled_by_a_resync() {
+    if !can_run() || !require(have_program("iptables"), "needs iptables") {
+        return;
+    }
+    std::thread::spawn(|| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare netns");
+        run("ip", &["link", "set", "lo", "up"]);
+        let fx = Fixture::new('h', vec![]);
+        fx.mgr
+            .create(NetworkSpec {
+                name: "coexist".into(),
+                ipv4: SubnetSpec {
+                    subnet: Some("10.236.0.0/24".parse().expect("subnet")),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+            .expect("create");
+        let a = Netns::new("la");
+        let b = Netns::new("lb");
+        let (pa, pb) = (a.path(), b.path());
+        fx.mgr
+            .attach(attach("a2", "ay", &pa, vec![]))
+            .expect("attach a");
+        let eb = fx
+            .mgr
+            .attach(attach("b2", "bee", &pb, vec![]))
+            .expect("attach b");
+        let b_ip = eb.ipv4.addr.to_string();
+        assert!(ping(&a, &b_ip));
+        // dockerd starts now.
+        run("iptables", &["-w", "-P", "FORWARD", "DROP"]);
+        run("iptables", &["-w", "-N", "DOCKER-USER"]);
+        run("iptables", &["-w", "-A", "FORWARD", "-j", "DOCKER-USER"]);
+        assert!(!ping(&a, &b_ip));
+        fx.mgr.resync_firewall().expect("resync");
+        assert!(ping(&a, &b_ip));
+        fx.mgr.detach_all("a2").expect("detach a");
+        fx.mgr.detach_all("b2").expect("detach b");
+        fx.mgr.remove("coexist").expect("remove");
+        assert!(berth_rules().is_empty());
     })
     .join()
     .expect("test thread");
