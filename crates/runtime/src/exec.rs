@@ -236,6 +236,7 @@ fn child_setup(
     nix::unistd::chdir(&p.cwd).ctx(|| format!("chdir {}", p.cwd.display()))?;
     process::limits(p)?;
     let exe = process::find_executable(p)?;
+    let env = process::environment(p);
     process::before_exec(preserve_fds)?;
     let pending = process::secure(p, seccomp, chan)?;
     chan.send(b'R', b"", None)?;
@@ -244,5 +245,5 @@ fn child_setup(
             process::load_seccomp(sc, chan)?;
         }
     }
-    process::exec(p, &exe)
+    process::exec(p, &exe, &env)
 }

@@ -106,6 +106,12 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
     let proc_plan = &plan.process;
     process::limits(proc_plan)?;
     rootfs::enter(plan)?;
+    if !proc_plan.cwd.is_dir() {
+        // As runc: a missing working directory is created (image WORKDIRs
+        // need not exist in the rootfs), before the root may turn read-only.
+        std::fs::create_dir_all(&proc_plan.cwd)
+            .ctx(|| format!("mkdir {}", proc_plan.cwd.display()))?;
+    }
     rootfs::sysctls(plan)?;
     rootfs::finish(plan)?;
 
@@ -113,6 +119,7 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
     setup_stdio(args, p)?;
     nix::unistd::chdir(&p.cwd).ctx(|| format!("chdir {}", p.cwd.display()))?;
     let exe = process::find_executable(p)?;
+    let env = process::environment(p);
     process::before_exec(args.preserve_fds)?;
     let seccomp_pending = process::secure(p, plan.seccomp.as_ref(), &args.chan)?;
 
@@ -131,7 +138,7 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
             process::load_seccomp(sc, &args.chan)?;
         }
     }
-    process::exec(p, &exe)
+    process::exec(p, &exe, &env)
 }
 
 /// Blocks until `start` writes a byte into the fifo.

@@ -156,7 +156,30 @@ pub fn before_exec(preserve_fds: u32) -> Result<()> {
     berth_sys::process::cloexec_from(3 + preserve_fds).ctx(|| "close descriptors".into())
 }
 
+/// The environment of the program: the configured one, plus HOME from the
+/// container's /etc/passwd (or `/`) when it does not set HOME, as runc does.
+pub fn environment(p: &ProcPlan) -> Vec<CString> {
+    let mut env = p.env.clone();
+    if p.env.iter().any(|e| e.as_bytes().starts_with(b"HOME=")) {
+        return env;
+    }
+    let uid = p.uid.to_string();
+    let home = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 5 && f[2] == uid).then(|| f[5].to_string())
+            })
+        })
+        .unwrap_or_else(|| "/".to_string());
+    if let Ok(h) = CString::new(format!("HOME={home}")) {
+        env.push(h);
+    }
+    env
+}
+
 /// Replaces the process with the container's program.
-pub fn exec(p: &ProcPlan, path: &CString) -> Result<std::convert::Infallible> {
-    nix::unistd::execve(path, &p.args, &p.env).ctx(|| format!("exec {path:?}"))
+pub fn exec(p: &ProcPlan, path: &CString, env: &[CString]) -> Result<std::convert::Infallible> {
+    nix::unistd::execve(path, &p.args, env).ctx(|| format!("exec {path:?}"))
 }
