@@ -58,6 +58,8 @@ expect "$("$BIN/berth" images --format '{{.Repository}}:{{.Tag}}' | sort | tr '\
 docker save busybox me/box:1 | docker load > "$WORK/load.out"
 grep -q 'Loaded image: busybox:latest' "$WORK/load.out" || fail "load output: $(cat "$WORK/load.out")"
 "$BIN/berth" save -o "$WORK/b.tar" busybox
+"$BIN/berth" save busybox | "$BIN/berth" load | grep -q 'Loaded image: busybox:latest' \
+  || fail "berth save | berth load"
 docker rmi me/box:1 | grep -q 'Untagged: me/box:1' || fail "rmi me/box:1"
 "$BIN/berth" rmi busybox > "$WORK/rmi.out"
 grep -q "Deleted: $id" "$WORK/rmi.out" || fail "rmi of the last tag deletes: $(cat "$WORK/rmi.out")"

@@ -165,6 +165,9 @@ async fn accept_loop<B: Backend>(l: UnixListener, ctx: Arc<Ctx<B>>) {
     }
 }
 
+/// How long a client has to send a request's headers.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// How long a TCP client has to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -210,7 +213,12 @@ where
             Ok::<_, Infallible>(router::handle(&ctx, req).await)
         }
     });
+    // A client gets HEADER_TIMEOUT to send each request's headers, so idle
+    // or stuck connections do not pile up; bodies and streams are not
+    // limited.
     let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
         .serve_connection(TokioIo::new(io), svc)
         .with_upgrades();
     if let Err(e) = conn.await {
