@@ -212,7 +212,9 @@ fn main() -> Res<()> {
         dns_servers: vec![],
     })?;
     let plain_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
     mgr.0.detach("bench", "plainplainplain")?;
+    let detach_ms = t.elapsed().as_secs_f64() * 1e3;
 
     let t = Instant::now();
     let ep = mgr.0.attach(AttachRequest {
@@ -315,6 +317,7 @@ fn main() -> Res<()> {
 
     println!("attach without ports (veth, addresses, routes): {plain_ms:.2} ms");
     println!("attach with a published port (+ nft transaction): {attach_ms:.2} ms");
+    println!("detach without ports (veth deleted): {detach_ms:.2} ms");
     println!("{} MiB per run, median of {runs} runs", mib);
     for (_, addr, ns, _) in &paths {
         send_from(ns.as_deref(), *addr, 16 << 20)?; // warm up (ARP, conntrack, proxy)
