@@ -282,11 +282,7 @@ impl Runtime {
             }
         }
         if !matches!(status, Status::Created | Status::Running | Status::Paused) {
-            return Err(Error::WrongState {
-                id: id.to_string(),
-                status: status.as_str(),
-                op: "kill",
-            });
+            return Err(Error::NotRunning(id.to_string()));
         }
         kill(Pid::from_raw(saved.pid), signal)
             .ctx(|| format!("kill pid {} with {signal}", saved.pid))?;

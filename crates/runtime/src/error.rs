@@ -29,6 +29,11 @@ pub enum Error {
         /// What was asked.
         op: &'static str,
     },
+    /// A signal for a container whose process is gone. The words
+    /// "container not running" are what containerd looks for (as in runc's
+    /// message) to treat it as "already finished".
+    #[error("container not running: {0} has stopped")]
+    NotRunning(String),
     /// config.json (or an exec process.json) is unreadable, malformed or
     /// contradictory.
     #[error("invalid configuration {path}: {msg}")]
@@ -88,7 +93,9 @@ impl Error {
         match self {
             Error::InvalidId(_) | Error::Config { .. } | Error::Invalid(_) => ErrorKind::Invalid,
             Error::NotFound(_) => ErrorKind::NotFound,
-            Error::Exists(_) | Error::WrongState { .. } => ErrorKind::Conflict,
+            Error::Exists(_) | Error::WrongState { .. } | Error::NotRunning(_) => {
+                ErrorKind::Conflict
+            }
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::Cgroup(e) => e.kind(),
             Error::Seccomp(_) => ErrorKind::Invalid,
