@@ -109,7 +109,8 @@ pub struct Network {
 }
 
 /// A published port as requested: host port 0 picks a free port, a range
-/// picks one free port inside it.
+/// picks one free port inside it. Docker's range-to-range form
+/// (`-p 8000-8010:80-90`) is one request per port pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortRequest {
     pub proto: Proto,
