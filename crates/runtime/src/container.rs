@@ -37,7 +37,7 @@ pub fn check_id(id: &str) -> Result<()> {
     }
 }
 
-/// Undoes a half-done create when dropped while armed.
+/// What a half-done create has made, to undo it when the create fails.
 struct Undo {
     dir: Option<PathBuf>,
     cgroup: Option<berth_cgroups::Manager>,
@@ -45,24 +45,39 @@ struct Undo {
 }
 
 impl Undo {
-    fn disarm(&mut self) {
-        self.dir = None;
-        self.cgroup = None;
-        self.pid = None;
-    }
-}
-
-impl Drop for Undo {
-    fn drop(&mut self) {
-        if let Some(pid) = self.pid {
+    /// Kills the init, removes the cgroup and the state directory; returns
+    /// the first thing that could not be undone.
+    fn rollback(&mut self) -> Result<()> {
+        let mut first = None;
+        if let Some(pid) = self.pid.take() {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            // The init is our child: reap it.
             let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
         }
-        if let Some(cg) = &self.cgroup {
-            let _ = cg.destroy();
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.destroy() {
+                first.get_or_insert(Error::Cgroup(e));
+            }
         }
-        if let Some(dir) = &self.dir {
-            let _ = fs::remove_dir_all(dir);
+        if let Some(dir) = self.dir.take() {
+            if let Err(e) = fs::remove_dir_all(&dir) {
+                first.get_or_insert(Error::Io {
+                    context: format!("remove {}", dir.display()),
+                    source: e,
+                });
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Undoes after `original` failed, keeping a cleanup failure with it.
+    fn fail(&mut self, original: Error) -> Error {
+        match self.rollback() {
+            Ok(()) => original,
+            Err(cleanup) => Error::Rollback {
+                original: Box::new(original),
+                cleanup: Box::new(cleanup),
+            },
         }
     }
 }
@@ -123,21 +138,38 @@ impl Runtime {
             cgroup: None,
             pid: None,
         };
+        self.create_in(id, &dir, &spec, &raw, &plan, &bundle, opts, &mut undo)
+            .map_err(|e| undo.fail(e))
+    }
+
+    /// The part of `create` after the state directory exists; everything it
+    /// makes is recorded in `undo`.
+    #[allow(clippy::too_many_arguments)]
+    fn create_in(
+        &self,
+        id: &str,
+        dir: &Dir,
+        spec: &oci_spec::runtime::Spec,
+        raw: &[u8],
+        plan: &Plan,
+        bundle: &Path,
+        opts: CreateOptions,
+        undo: &mut Undo,
+    ) -> Result<Created> {
         let linux = spec.linux().clone().unwrap_or_default();
-        let own_pid_ns = plan.clone_flags.contains(CloneFlags::CLONE_NEWPID);
         let mut saved = Saved {
             oci_version: spec.version().clone(),
             id: id.to_string(),
             pid: 0,
             pid_start: 0,
             creator: std::process::id() as i32,
-            bundle: bundle.clone(),
+            bundle: bundle.to_path_buf(),
             rootfs: plan.rootfs.clone(),
             created: String::new(),
             annotations: spec.annotations().clone().unwrap_or_default(),
             cgroup: None,
             hooks: spec.hooks().clone(),
-            own_pid_ns,
+            own_pid_ns: plan.clone_flags.contains(CloneFlags::CLONE_NEWPID),
             paused: false,
             owner: nix::unistd::geteuid().as_raw(),
         };
@@ -156,7 +188,7 @@ impl Runtime {
             cg.set(&config::with_default_devices(res, &plan.devices))
                 .map_err(Error::Cgroup)?;
         }
-        fs::write(dir.config(), &raw).ctx(|| format!("write {}", dir.config().display()))?;
+        fs::write(dir.config(), raw).ctx(|| format!("write {}", dir.config().display()))?;
         nix::unistd::mkfifo(&dir.fifo(), Mode::from_bits_truncate(0o600))
             .ctx(|| format!("mkfifo {}", dir.fifo().display()))?;
         // Read-write: opening never blocks, and the init can block reading
@@ -174,11 +206,10 @@ impl Runtime {
             .map(tty::connect_console)
             .transpose()?;
 
-        let mut oci = OciState::new(&saved, Status::Created);
-        oci.status = "created".into();
+        let oci = OciState::new(&saved, Status::Created);
         let (ours, theirs) = channel::pair()?;
         let pid = spawn_init(
-            &plan,
+            plan,
             theirs,
             fifo,
             console,
@@ -187,7 +218,7 @@ impl Runtime {
             oci.clone(),
         )?;
         undo.pid = Some(pid);
-        let pty_master = setup_init(&plan, &ours, pid, &cg, &saved, &oci)?;
+        let pty_master = setup_init(plan, &ours, pid, &cg, &saved, &oci)?;
 
         let (start, _) = state::proc_start(pid)
             .ok_or_else(|| Error::Init("exited right after setting up".into()))?;
@@ -198,7 +229,12 @@ impl Runtime {
         if let Some(pf) = &opts.pid_file {
             write_pid_file(pf, pid)?;
         }
-        undo.disarm();
+        // Created: nothing is undone any more.
+        *undo = Undo {
+            dir: None,
+            cgroup: None,
+            pid: None,
+        };
         Ok(Created { pid, pty_master })
     }
 
