@@ -204,3 +204,125 @@ fn exec_runs_in_the_container() {
     let o = b.runtime(&["delete", "--force", &id]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn hooks_get_the_state_at_each_stage() {
+    if !ready() {
+        return;
+    }
+    let mut b = Bundle::new();
+    let out = b.dir.path().join("hooks.log");
+    let hook = |name: &str| {
+        json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("read s; echo \"{name} $s\" >> {}", out.display())],
+            "timeout": 10
+        })
+    };
+    b.config["hooks"] = json!({
+        "prestart": [hook("prestart")],
+        "createRuntime": [hook("createRuntime")],
+        "poststart": [hook("poststart")],
+        "poststop": [hook("poststop")],
+    });
+    let o = b.sh("hooks", "true");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log = std::fs::read_to_string(&out).expect("hooks ran");
+    let stages: Vec<(&str, Value)> = log
+        .lines()
+        .map(|l| {
+            let (name, st) = l.split_once(' ').expect("name and state");
+            (name, serde_json::from_str(st).expect("state json"))
+        })
+        .collect();
+    let names: Vec<&str> = stages.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        ["prestart", "createRuntime", "poststart", "poststop"]
+    );
+    assert_eq!(stages[0].1["status"], "created");
+    assert!(stages[0].1["pid"].as_i64().unwrap_or(0) > 0);
+    assert_eq!(stages[2].1["status"], "running");
+    assert_eq!(stages[3].1["status"], "stopped");
+}
+
+#[test]
+fn failing_prestart_hook_fails_create_and_leaves_nothing() {
+    if !ready() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.config["hooks"] = json!({ "prestart": [{ "path": "/bin/false" }] });
+    b.write_config();
+    create_fails(&mut b, "hookfail", "prestart hook /bin/false");
+}
+
+#[test]
+fn terminal_goes_to_the_console_socket() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    if !ready() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.config["process"]["terminal"] = json!(true);
+    b.config["process"]["args"] = json!(["/bin/sh", "-c", "tty; echo hello-tty"]);
+    b.write_config();
+    let sock = b.dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+    let id = b.id("tty");
+    let bundle = b.path();
+    let runtime = std::thread::spawn({
+        let args = [
+            "run".to_string(),
+            "--bundle".into(),
+            bundle.to_str().expect("utf8").into(),
+            "--console-socket".into(),
+            sock.to_str().expect("utf8").into(),
+            "--detach".into(),
+            id.clone(),
+        ];
+        let state = b.state.path().to_path_buf();
+        move || {
+            std::process::Command::new(common::bin())
+                .arg("--root")
+                .arg(state)
+                .args(args)
+                .status()
+                .expect("run")
+        }
+    });
+    let (conn, _) = listener.accept().expect("accept");
+    let mut buf = [0u8; 64];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .expect("recvmsg");
+    let mut master = None;
+    for c in msg.cmsgs().expect("cmsgs") {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+            master = fds
+                .first()
+                .map(|fd| std::fs::File::from(berth_sys::process::own_received_fd(*fd)));
+        }
+    }
+    assert!(runtime.join().expect("join").success());
+    let mut master = master.expect("a pty master was sent");
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 256];
+    // The pty reports EIO once the container's side is closed.
+    while let Ok(n) = master.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("/dev/pts/0"), "{text}");
+    assert!(text.contains("hello-tty"), "{text}");
+}
