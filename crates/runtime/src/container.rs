@@ -354,6 +354,11 @@ impl Runtime {
             }
         }
         if let Some(cg) = &saved.cgroup {
+            if !saved.own_pid_ns {
+                // Without a pid namespace of its own the init's exit did not
+                // take the other processes along (runc kills them too).
+                let _ = cg.kill_all(Signal::SIGKILL);
+            }
             cg.destroy().map_err(Error::Cgroup)?;
         }
         fs::remove_dir_all(&dir.path).ctx(|| format!("remove {}", dir.path.display()))?;
