@@ -1022,19 +1022,43 @@ fn write_sysctl(key: &str, value: &str) -> Result<()> {
 /// anything past the host without it. This is the one host-wide setting
 /// berth changes (docker does the same); it is logged and never turned
 /// back off, since other software may rely on it by then.
+///
+/// IPv6 forwarding has a side effect: interfaces with `accept_ra=1` stop
+/// taking router advertisements, and a host configured by them would lose
+/// its IPv6 default route. Those interfaces are moved to `accept_ra=2`
+/// (accept even when forwarding) first, which keeps them as they were.
 fn enable_forwarding(v6: bool) -> Result<()> {
-    let mut keys = vec!["net/ipv4/ip_forward"];
-    if v6 {
-        keys.push("net/ipv6/conf/all/forwarding");
+    let v4 = "net/ipv4/ip_forward";
+    if read_sysctl(v4).as_deref() == Some("0") {
+        tracing::info!(sysctl = v4, "enabling IP forwarding for bridge networks");
+        write_sysctl(v4, "1")?;
     }
-    for key in keys {
-        let path = Path::new("/proc/sys").join(key);
-        if std::fs::read_to_string(&path).is_ok_and(|v| v.trim() == "0") {
-            tracing::info!(sysctl = key, "enabling IP forwarding for bridge networks");
-            write_sysctl(key, "1")?;
+    let all = "net/ipv6/conf/all/forwarding";
+    if !v6 || read_sysctl(all).as_deref() != Some("0") {
+        return Ok(());
+    }
+    let conf = Path::new("/proc/sys/net/ipv6/conf");
+    let rd = std::fs::read_dir(conf).map_err(|e| Error::Io {
+        op: "read dir",
+        path: conf.to_path_buf(),
+        source: e,
+    })?;
+    for entry in rd.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let key = format!("net/ipv6/conf/{name}/accept_ra");
+        if name != "all" && read_sysctl(&key).as_deref() == Some("1") {
+            tracing::info!(sysctl = %key, "keeping router advertisements with IPv6 forwarding on");
+            write_sysctl(&key, "2")?;
         }
     }
-    Ok(())
+    tracing::info!(sysctl = all, "enabling IPv6 forwarding for bridge networks");
+    write_sysctl(all, "1")
+}
+
+fn read_sysctl(key: &str) -> Option<String> {
+    std::fs::read_to_string(Path::new("/proc/sys").join(key))
+        .ok()
+        .map(|v| v.trim().to_string())
 }
 
 #[cfg(test)]

@@ -176,3 +176,44 @@ fn a_drop_policy_set_later_is_handled_by_a_resync() {
     .join()
     .expect("test thread");
 }
+
+#[test]
+fn ipv6_forwarding_keeps_router_advertisements() {
+    if !can_run() {
+        return;
+    }
+    std::thread::spawn(|| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare netns");
+        let sysctl = |k: &str| {
+            std::fs::read_to_string(format!("/proc/sys/net/{k}"))
+                .expect("sysctl")
+                .trim()
+                .to_string()
+        };
+        assert_eq!(sysctl("ipv6/conf/all/forwarding"), "0");
+        assert_eq!(sysctl("ipv6/conf/default/accept_ra"), "1");
+        let fx = Fixture::new('i', vec![]);
+        fx.mgr
+            .create(NetworkSpec {
+                name: "six".into(),
+                ipv4: SubnetSpec {
+                    subnet: Some("10.241.0.0/24".parse().expect("subnet")),
+                    ..Default::default()
+                },
+                ipv6: Some(SubnetSpec {
+                    subnet: Some("fd00:241::/64".parse().expect("subnet")),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .expect("create");
+        assert_eq!(sysctl("ipv6/conf/all/forwarding"), "1");
+        assert_eq!(sysctl("ipv4/ip_forward"), "1");
+        // Accepted even while forwarding, as before.
+        assert_eq!(sysctl("ipv6/conf/default/accept_ra"), "2");
+        assert_eq!(sysctl("ipv6/conf/lo/accept_ra"), "2");
+        fx.mgr.remove("six").expect("remove");
+    })
+    .join()
+    .expect("test thread");
+}
