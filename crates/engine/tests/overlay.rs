@@ -87,12 +87,29 @@ fn prepared_snapshot_mounts_with_whiteouts() {
         assert_eq!(read("opq/new").as_deref(), Some("upper"));
         assert_eq!(read("top").as_deref(), Some("upper"));
         std::fs::write(target.join("written"), "rw").unwrap();
+        // The kernel records this deletion as a whiteout in the upper dir.
+        std::fs::remove_file(target.join("a/kept")).unwrap();
+        std::fs::remove_dir_all(target.join("opq")).unwrap();
+        std::fs::create_dir(target.join("opq")).unwrap();
     }
     let upper_rw = snaps.upper_dir(&key).unwrap();
     assert_eq!(
         std::fs::read_to_string(upper_rw.join("written")).unwrap(),
         "rw"
     );
+
+    // The container's changes as a layer (what commit will store).
+    let mut tar = Vec::new();
+    let stats = berth_store::diff::write_overlay_diff(&upper_rw, &mut tar).unwrap();
+    assert_eq!(stats.diff_id, berth_base::digest::Digest::of(&tar));
+    let names: Vec<String> = tar::Archive::new(&tar[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    for want in ["written", "a/.wh.kept", "opq/", "opq/.wh..wh..opq"] {
+        assert!(names.contains(&want.to_string()), "{want} not in {names:?}");
+    }
 
     // The snapshot keeps the layers after the image goes.
     t.engine.images().remove("two:layers", false, true).unwrap();
