@@ -57,6 +57,13 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// An operation failed and undoing its first steps failed too; both
+    /// are kept, the first one decides the kind.
+    #[error("{error}; undoing it failed too: {rollback}")]
+    Rollback {
+        error: Box<Error>,
+        rollback: Box<Error>,
+    },
     /// A persisted state file is not valid JSON.
     #[error("parse state `{path}`")]
     State {
@@ -82,9 +89,21 @@ impl Error {
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Invalid(_) => ErrorKind::Invalid,
             Error::Exhausted(_) => ErrorKind::Conflict,
+            Error::Rollback { error, .. } => error.kind(),
             Error::Command { .. } | Error::Spawn { .. } | Error::State { .. } => {
                 ErrorKind::Internal
             }
+        }
+    }
+
+    /// `error`, with the failure of its rollback attached if there was one.
+    pub(crate) fn with_rollback(error: Error, rollback: Result<()>) -> Error {
+        match rollback {
+            Ok(()) => error,
+            Err(r) => Error::Rollback {
+                error: Box::new(error),
+                rollback: Box::new(r),
+            },
         }
     }
 

@@ -395,10 +395,14 @@ impl NetworkManager {
             .bring_up(&mut st, &id)
             .and_then(|()| self.sync_firewall(&st, true));
         if let Err(e) = up {
-            if let Some(net) = st.nets.remove(&id) {
-                let _ = self.teardown(&mut st, &net);
-            }
-            return Err(e);
+            let rollback = match st.nets.remove(&id) {
+                Some(net) => self
+                    .teardown(&mut st, &net)
+                    .and_then(|()| self.sync_firewall(&st, true))
+                    .and_then(|()| self.forget_state(&id)),
+                None => Ok(()),
+            };
+            return Err(Error::with_rollback(e, rollback));
         }
         Ok(st.nets[&id].clone())
     }
@@ -456,17 +460,7 @@ impl NetworkManager {
             .ok_or_else(|| Error::NotFound(format!("network {network}")))?;
         let torn = self.teardown(&mut st, &net);
         let synced = self.sync_firewall(&st, true);
-        let path = self.state_path(&id);
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::Io {
-                    op: "remove",
-                    path,
-                    source: e,
-                })
-            }
-            _ => {}
-        }
+        self.forget_state(&id)?;
         torn.and(synced)
     }
 
@@ -569,10 +563,7 @@ impl NetworkManager {
         let plugged = self.plug(&mut st, &id, &ep, req.netns);
         if let Err(e) = plugged {
             let rollback = self.forget_endpoint(&mut st, &id, req.container_id);
-            if let Err(r) = rollback {
-                tracing::warn!(error = %r, "rolling back a failed attach");
-            }
-            return Err(e);
+            return Err(Error::with_rollback(e, rollback));
         }
         Ok(ep)
     }
@@ -813,6 +804,19 @@ impl NetworkManager {
             hostfw::sync(&self.cfg.nft_table, &fwd)?;
         }
         Ok(())
+    }
+
+    /// Removes a network's state file; a missing one is fine.
+    fn forget_state(&self, id: &str) -> Result<()> {
+        let path = self.state_path(id);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
+                op: "remove",
+                path,
+                source: e,
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn state_path(&self, id: &str) -> PathBuf {

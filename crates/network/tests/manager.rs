@@ -547,3 +547,31 @@ fn default_bridge_and_a_second_network() {
     fx.mgr.remove("bridge").unwrap();
     assert!(fx.our_links().is_empty(), "{:?}", fx.our_links());
 }
+
+#[test]
+fn a_failed_create_leaves_nothing() {
+    if !can_run() {
+        return;
+    }
+    let fx = Fixture::new('j', vec![]);
+    // An interface of another kind holds the bridge name.
+    let taken = format!("{}x", fx.prefix);
+    let peer = format!("{}y", fx.prefix);
+    let _guard = common::LinkGuard(taken.clone());
+    run(
+        "ip",
+        &["link", "add", &taken, "type", "veth", "peer", "name", &peer],
+    );
+    let mut s = spec("clash", "10.242.0.0/24");
+    s.bridge = Some(taken.clone());
+    let err = fx.mgr.create(s).unwrap_err();
+    assert_eq!(err.kind(), berth_base::ErrorKind::Conflict, "{err}");
+    assert!(fx.mgr.list().is_empty());
+    let files: Vec<_> = std::fs::read_dir(fx.state_dir().join("networks"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(files.is_empty(), "{files:?}");
+    assert!(!run("ip", &["-o", "addr"]).contains("10.242.0.1"));
+}

@@ -160,6 +160,11 @@ impl Fixture {
         self.dir.take().expect("state dir")
     }
 
+    /// The manager's state directory.
+    pub fn state_dir(&self) -> &std::path::Path {
+        self.dir.as_ref().expect("state dir").path()
+    }
+
     /// Links in the host namespace whose name starts with our prefix.
     pub fn our_links(&self) -> Vec<String> {
         run("ip", &["-o", "link"])
