@@ -1441,18 +1441,25 @@ fn merge_image_config(cfg: &mut Config, img: &crate::image::config::ContainerCon
             .as_ref()
             .and_then(|h| serde_json::to_value(h).ok());
     }
-    if cfg.exposed_ports.is_none() {
-        cfg.exposed_ports = img
-            .exposed_ports
-            .as_ref()
-            .and_then(|p| serde_json::to_value(p).ok());
+    merge_set(&mut cfg.exposed_ports, img.exposed_ports.as_ref());
+    merge_set(&mut cfg.volumes, img.volumes.as_ref());
+}
+
+/// Docker's merge of the image's `ExposedPorts` or `Volumes` into the
+/// container's: the union (the docker CLI sends an empty map, which must
+/// not hide the image's).
+fn merge_set<T: serde::Serialize>(own: &mut Option<Value>, image: Option<&T>) {
+    let Some(Value::Object(img)) = image.and_then(|p| serde_json::to_value(p).ok()) else {
+        return;
+    };
+    let mut merged = match own.take() {
+        Some(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    for (k, v) in img {
+        merged.entry(k).or_insert(v);
     }
-    if cfg.volumes.is_none() {
-        cfg.volumes = img
-            .volumes
-            .as_ref()
-            .and_then(|p| serde_json::to_value(p).ok());
-    }
+    *own = Some(Value::Object(merged));
 }
 
 /// The host's resolv.conf, or Google's servers when it only names a local

@@ -313,9 +313,14 @@ impl Networks {
         resolve: &dyn Fn(&str) -> Option<String>,
     ) -> Result<()> {
         let mode = host_config["NetworkMode"].as_str().unwrap_or("");
-        let endpoints_cfg = networking_config["EndpointsConfig"]
+        // The docker CLI names the default network `default`.
+        let endpoints_cfg: BTreeMap<String, Value> = networking_config["EndpointsConfig"]
             .as_object()
-            .cloned()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (canonical(k).to_owned(), v.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut plan = Plan {
             id: id.to_owned(),
@@ -361,10 +366,7 @@ impl Networks {
                 }
             }
             _ => {
-                let primary = match mode {
-                    "" | "default" => DEFAULT_BRIDGE,
-                    m => m,
-                };
+                let primary = canonical(mode);
                 plan.mode = "bridge".into();
                 plan.ports = port_plans(&host_config["PortBindings"])?;
                 let mut ep = self
@@ -774,6 +776,14 @@ impl Networks {
         top["Ports"] = Value::Object(ports);
         top["Networks"] = Value::Object(networks);
         Ok(top)
+    }
+}
+
+/// `""` and `default` mean the default bridge network.
+fn canonical(network: &str) -> &str {
+    match network {
+        "" | "default" => DEFAULT_BRIDGE,
+        n => n,
     }
 }
 
