@@ -648,22 +648,33 @@ impl Images {
             out.push(DeleteResponse::Untagged(familiar(d)));
         }
         let mut deleted = false;
+        // Blobs that may have lost their last user: the config and the
+        // blobs of removed layers. Only these are swept, so blobs of a load
+        // running meanwhile (stored, not yet recorded) are left alone.
+        let mut candidates = Vec::new();
         if users.is_empty() {
-            let before: HashSet<String> = img.layers.iter().cloned().collect();
+            let mut blobs = HashMap::new();
+            for l in &img.layers {
+                if let Some(rec) = tx.layer(l)? {
+                    blobs.insert(l.clone(), rec.blob);
+                }
+            }
             tx.delete_image(&img.id)?;
             out.push(DeleteResponse::Deleted(img.id.clone()));
             deleted = true;
+            candidates.push(img.id.clone());
             let mut gone = Vec::new();
             for l in img.layers.iter().rev() {
-                if before.contains(l) && tx.layer(l)?.is_none() {
+                if tx.layer(l)?.is_none() {
                     gone.push(l.clone());
+                    candidates.extend(blobs.remove(l));
                 }
             }
             out.extend(gone.into_iter().map(DeleteResponse::Deleted));
         }
         self.store.commit(tx)?;
         if deleted {
-            self.store.gc_blobs()?;
+            self.store.gc_blobs_among(&candidates)?;
         }
         for t in &untagged {
             self.event("untag", &img.id, Some(t));
