@@ -48,8 +48,14 @@
 //! let hosts = files::hosts("0123456789ab", &[], &[ep.ipv4.addr], &[]);
 //! # let _ = (resolv, hosts);
 //!
-//! // Container stop or removal, `network disconnect`, `network rm`:
+//! // Container exit, once its namespace is unmounted (fast: the kernel
+//! // removes the veth with the namespace):
+//! mgr.release_all("0123456789ab…")?;
+//! // `network disconnect` of a running container (deletes the veth):
+//! # let _ = || -> berth_network::Result<()> {
 //! mgr.detach_all("0123456789ab…")?;
+//! # Ok(()) };
+//! // `network rm`:
 //! mgr.remove("web")?;
 //! # Ok(()) }
 //! ```

@@ -647,6 +647,27 @@ impl NetworkManager {
         ids.iter().try_for_each(|id| self.detach(id, container_id))
     }
 
+    /// For a container whose network namespace is gone or going (its last
+    /// process exited and its namespace file is unmounted): frees its
+    /// addresses, ports and names on every network without deleting its
+    /// veths. The kernel removes a veth pair with the namespace of either
+    /// end, in the background; deleting it here would cost the caller
+    /// ~20 ms of kernel teardown per network on the `run --rm` path.
+    /// Veths that do outlive it (the namespace was still held) are removed
+    /// by [`Self::reconcile`]; use [`Self::detach_all`] when the namespace
+    /// stays, as for `network disconnect`.
+    pub fn release_all(&self, container_id: &str) -> Result<()> {
+        let mut st = self.lock();
+        let ids: Vec<String> = st
+            .nets
+            .values()
+            .filter(|n| n.endpoints.contains_key(container_id))
+            .map(|n| n.id.clone())
+            .collect();
+        ids.iter()
+            .try_for_each(|id| self.forget_endpoint(&mut st, id, container_id))
+    }
+
     fn forget_endpoint(&self, st: &mut State, id: &str, container_id: &str) -> Result<()> {
         let mut net = st.nets[id].clone();
         let Some(ep) = net.endpoints.remove(container_id) else {

@@ -575,3 +575,38 @@ fn a_failed_create_leaves_nothing() {
     assert!(files.is_empty(), "{files:?}");
     assert!(!run("ip", &["-o", "addr"]).contains("10.242.0.1"));
 }
+
+#[test]
+fn release_leaves_the_veth_to_the_kernel() {
+    if !can_run() {
+        return;
+    }
+    let fx = Fixture::new('k', vec![]);
+    fx.mgr.create(spec("rel", "10.243.0.0/24")).unwrap();
+    let ns = Netns::new("mk");
+    let p = ns.path();
+    let ep = fx
+        .mgr
+        .attach(attach("rel", "565656565656", "r", &ns, &p))
+        .unwrap();
+    drop(ns);
+    let t = Instant::now();
+    fx.mgr.release_all("565656565656").unwrap();
+    eprintln!("release took {:?}", t.elapsed());
+    assert!(fx.mgr.inspect("rel").unwrap().endpoints.is_empty());
+    // The namespace is gone, so the kernel takes the pair down soon.
+    for _ in 0..100 {
+        if !common::link_exists(&ep.host_veth) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!common::link_exists(&ep.host_veth));
+    let ns2 = Netns::new("mk");
+    let p2 = ns2.path();
+    let again = fx
+        .mgr
+        .attach(attach("rel", "787878787878", "s", &ns2, &p2))
+        .unwrap();
+    assert_eq!(again.ipv4.addr, ep.ipv4.addr, "the address was freed");
+}
