@@ -218,14 +218,16 @@ impl Networks {
             return Ok(m);
         }
         let m = NetworkManager::open(self.mgr_config.clone())?;
-        m.ensure_default()?;
         // A container whose bound namespace is gone (a reboot, or a crash
-        // between its exit and its cleanup) has nothing left to keep.
+        // between its exit and its cleanup) has nothing left to keep; links
+        // of ours that no state knows (a data root wiped while the exec
+        // root stayed) go before the default bridge is made afresh.
         let removed =
             m.reconcile(&|id| berth_network::netns::is_bound(&self.netns_dir.join(id)))?;
         if !removed.is_empty() {
             tracing::info!(links = ?removed, "removed network links left by a crash");
         }
+        m.ensure_default()?;
         Ok(self.mgr.get_or_init(|| m))
     }
 
