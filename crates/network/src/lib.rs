@@ -80,8 +80,10 @@
 //! network or endpoint owns, and rewrites the table and rules from state.
 //!
 //! Host-wide settings: `net.ipv4.ip_forward` (and IPv6 forwarding for IPv6
-//! networks) is turned on when off, as docker does, and logged. Per bridge:
-//! `route_localnet=1`, so published ports answer on 127.0.0.1.
+//! networks) is turned on when off, as docker does, and logged; before IPv6
+//! forwarding, interfaces with `accept_ra=1` get `accept_ra=2`, so the host
+//! keeps its router advertisements. Per bridge: `route_localnet=1`, so
+//! published ports answer on 127.0.0.1. Policies are never changed.
 //!
 //! Other software may undo berth's rules later (dockerd started after
 //! berthd sets iptables' FORWARD policy to DROP); call
