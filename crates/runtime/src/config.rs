@@ -59,6 +59,7 @@ pub struct ProcPlan {
     pub oom_score_adj: Option<i32>,
     pub terminal: bool,
     pub console_size: Option<(u16, u16)>,
+    pub apparmor_profile: Option<String>,
 }
 
 /// A namespace to join by path.
@@ -516,6 +517,19 @@ pub fn proc_plan(p: &Process, cfg: &Path) -> Result<ProcPlan> {
         }
         rlimits.push((rlimit_resource(r.typ()), r.soft(), r.hard()));
     }
+    let apparmor_profile = p.apparmor_profile().clone().filter(|a| !a.is_empty());
+    if let Some(profile) = &apparmor_profile {
+        // Running without the confinement asked for would be a silent
+        // security downgrade.
+        let enabled = fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|s| s.trim() == "Y");
+        if !enabled {
+            return Err(invalid(
+                cfg,
+                format!("process.apparmorProfile {profile:?} needs AppArmor, which is not enabled on this host"),
+            ));
+        }
+    }
     let user = p.user();
     Ok(ProcPlan {
         args: args
@@ -537,6 +551,7 @@ pub fn proc_plan(p: &Process, cfg: &Path) -> Result<ProcPlan> {
         console_size: p
             .console_size()
             .map(|b| (b.height() as u16, b.width() as u16)),
+        apparmor_profile,
     })
 }
 

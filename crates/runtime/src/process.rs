@@ -103,6 +103,15 @@ pub fn identity(p: &ProcPlan, setgroups_allowed: bool) -> Result<()> {
     Ok(())
 }
 
+/// Asks AppArmor to confine the program with `profile` from its exec on, as
+/// runc does (the plan checked that AppArmor is enabled).
+fn apparmor_on_exec(profile: &str) -> Result<()> {
+    let cmd = format!("exec {profile}");
+    std::fs::write("/proc/thread-self/attr/apparmor/exec", &cmd)
+        .or_else(|_| std::fs::write("/proc/self/attr/exec", &cmd))
+        .ctx(|| format!("set apparmor profile {profile}"))
+}
+
 /// Whether this process may call setgroups (false in a user namespace
 /// whose /proc/self/setgroups says "deny").
 pub fn setgroups_allowed() -> bool {
@@ -131,6 +140,9 @@ pub fn load_seccomp(sc: &SeccompPlan, chan: &Channel) -> Result<()> {
 /// it the filter comes as late as possible, at `exec` (returned as still to
 /// do), unless the runtime must receive its listener first.
 pub fn secure(p: &ProcPlan, sc: Option<&SeccompPlan>, chan: &Channel) -> Result<bool> {
+    if let Some(profile) = &p.apparmor_profile {
+        apparmor_on_exec(profile)?;
+    }
     let mut pending = sc.is_some();
     if let Some(sc) = sc.filter(|_| !p.no_new_privs) {
         load_seccomp(sc, chan)?;
