@@ -66,6 +66,14 @@ impl Filters {
         self.0.entry(key.into()).or_default().insert(value.into());
     }
 
+    /// Takes `key` out, returning its values.
+    pub fn remove(&mut self, key: &str) -> Vec<String> {
+        self.0
+            .remove(key)
+            .map(|v| v.into_iter().collect())
+            .unwrap_or_default()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

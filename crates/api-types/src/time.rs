@@ -162,6 +162,46 @@ impl Timestamp {
     }
 }
 
+/// A Go duration (`10m`, `1h30m`, `2.5s`) in nanoseconds.
+pub fn parse_go_duration_nanos(s: &str) -> Option<i64> {
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n_end = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+        let n: f64 = rest[..n_end].parse().ok()?;
+        rest = &rest[n_end..];
+        let u_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..u_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += n * unit;
+        rest = &rest[u_end..];
+    }
+    Some(total as i64)
+}
+
+impl Timestamp {
+    /// docker's `GetTimestamp`: a Go duration counts back from `now`;
+    /// otherwise a `since`/`until` value as [`Timestamp::parse_query`].
+    pub fn parse_relative(s: &str, now: Timestamp) -> Option<Self> {
+        match parse_go_duration_nanos(s) {
+            Some(d) => Some(Self::from_nanos(now.as_nanos().saturating_sub(d))),
+            None => Self::parse_query(s),
+        }
+    }
+}
+
 /// (year, month, day, hour, minute, second) of a Unix time, UTC.
 fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
     let days = secs.div_euclid(86_400);
@@ -231,6 +271,16 @@ mod tests {
         for bad in ["", "x", "2023-13-01", "12.x", "2023-11-14T22:13"] {
             assert!(Timestamp::parse_query(bad).is_none(), "{bad}");
         }
+        assert_eq!(parse_go_duration_nanos("10m"), Some(600_000_000_000));
+        assert_eq!(parse_go_duration_nanos("1h30m"), Some(5_400_000_000_000));
+        assert_eq!(parse_go_duration_nanos("1.5s"), Some(1_500_000_000));
+        assert_eq!(parse_go_duration_nanos("1700000000"), None);
+        let now = Timestamp {
+            secs: 1000,
+            nanos: 0,
+        };
+        assert_eq!(Timestamp::parse_relative("10s", now).unwrap().secs, 990);
+        assert_eq!(Timestamp::parse_relative("5", now).unwrap().secs, 5);
         let n = Timestamp::from_nanos(-1);
         assert_eq!((n.secs, n.nanos), (-1, 999_999_999));
         assert_eq!(n.as_nanos(), -1);

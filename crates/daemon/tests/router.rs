@@ -329,6 +329,23 @@ async fn image_list_filters_and_versions() {
     );
     let r = call(&c, Method::GET, "/v1.41/images/json", b"").await;
     assert_eq!(r.json()[0]["VirtualSize"], 100);
+    // `until` is applied by the router: the stub's image is from time 0.
+    for (until, n) in [("1", 1), ("0", 0), ("1h", 1)] {
+        let q = berth_api_types::query::encode(&format!(r#"{{"until":["{until}"]}}"#));
+        let r = call(&c, Method::GET, &format!("/images/json?filters={q}"), b"").await;
+        assert_eq!(r.json().as_array().map(Vec::len), Some(n), "until={until}");
+        assert!(!c
+            .backend
+            .seen
+            .lock()
+            .unwrap()
+            .last()
+            .unwrap()
+            .contains("until"));
+    }
+    let q = berth_api_types::query::encode(r#"{"until":["soon"]}"#);
+    let r = call(&c, Method::GET, &format!("/images/json?filters={q}"), b"").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let q = berth_api_types::query::encode(r#"{"bogus":["1"]}"#);
     let r = call(&c, Method::GET, &format!("/images/json?filters={q}"), b"").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);

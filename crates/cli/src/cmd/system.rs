@@ -6,7 +6,7 @@ use crate::format::units::{bytes_size, human_size, human_size_prec};
 use crate::format::{row, RowFormat};
 use crate::{App, CliError};
 use berth_api_types::system::{DiskUsage, EventMessage, Info, Version};
-use berth_api_types::time::Timestamp;
+use berth_api_types::time::{parse_go_duration_nanos, Timestamp};
 use berth_api_types::version::MAX_API_VERSION;
 use berth_api_types::Filters;
 use berth_client::for_each_json_line;
@@ -550,39 +550,10 @@ pub struct EventsArgs {
     pub format: Option<String>,
 }
 
-/// A Go duration (`10m`, `1h30m`, `2.5s`) in nanoseconds.
-fn go_duration_nanos(s: &str) -> Option<i64> {
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let n_end = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
-        let n: f64 = rest[..n_end].parse().ok()?;
-        rest = &rest[n_end..];
-        let u_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..u_end] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += n * unit;
-        rest = &rest[u_end..];
-    }
-    Some(total as i64)
-}
-
 /// The CLI's `GetTimestamp`: a duration is relative to now, anything else
 /// goes to the daemon as given.
 fn timestamp_arg(v: &str) -> String {
-    match go_duration_nanos(v) {
+    match parse_go_duration_nanos(v) {
         Some(d) => {
             let t = Timestamp::from_nanos(Timestamp::now().as_nanos() - d);
             format!("{}.{:09}", t.secs, t.nanos)
@@ -679,11 +650,6 @@ mod tests {
 
     #[test]
     fn durations_and_fixed_times() {
-        assert_eq!(go_duration_nanos("10m"), Some(600_000_000_000));
-        assert_eq!(go_duration_nanos("1h30m"), Some(5_400_000_000_000));
-        assert_eq!(go_duration_nanos("1.5s"), Some(1_500_000_000));
-        assert_eq!(go_duration_nanos("1700000000"), None);
-        assert_eq!(go_duration_nanos("2023-01-01"), None);
         assert_eq!(
             fixed_nanos(1_700_000_000_000_000_001),
             "2023-11-14T22:13:20.000000001Z"

@@ -8,6 +8,7 @@ use crate::fetch;
 use crate::router::{empty, finish_progress, json, progress_sink, Ctx, Req, Response};
 use crate::service::{Backend, ImageListOptions, ImportOptions};
 use berth_api_types::progress::JsonMessage;
+use berth_api_types::time::Timestamp;
 use berth_api_types::ApiVersion;
 use http_body_util::BodyExt;
 use hyper::{Method, StatusCode};
@@ -142,6 +143,14 @@ async fn list<B: Backend>(ctx: &Ctx<B>, req: &Req) -> Result<Response, ApiError>
         filters.add("reference", r);
     }
     filters.get_bool("dangling")?;
+    // `until` (images created before a time) is applied here, on what the
+    // backend lists.
+    let mut until = None;
+    for v in filters.remove("until") {
+        let t = Timestamp::parse_relative(&v, Timestamp::now())
+            .ok_or_else(|| ApiError::invalid(format!("invalid filter 'until={v}'")))?;
+        until = Some(t);
+    }
     let opts = ImageListOptions {
         all: req.q_bool("all"),
         filters,
@@ -150,6 +159,14 @@ async fn list<B: Backend>(ctx: &Ctx<B>, req: &Req) -> Result<Response, ApiError>
     };
     let old = req.version < ApiVersion::new(1, 44);
     let mut images = ctx.blocking(move |b| b.images(&opts)).await?;
+    if let Some(u) = until {
+        images.retain(|i| {
+            Timestamp {
+                secs: i.created,
+                nanos: 0,
+            } < u
+        });
+    }
     if old {
         for i in &mut images {
             i.virtual_size = Some(i.size);
