@@ -333,6 +333,21 @@ pub fn plan(spec: &Spec, bundle: &Path, cfg_path: &Path, no_pivot: bool) -> Resu
         }
     }
 
+    // SELinux labels mean nothing on a host without SELinux (runc and crun
+    // ignore them there too); on a host with it they would not be applied.
+    let wants_label = linux
+        .mount_label()
+        .as_deref()
+        .is_some_and(|l| !l.is_empty())
+        || spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.selinux_label().as_deref())
+            .is_some_and(|l| !l.is_empty());
+    if wants_label && Path::new("/sys/fs/selinux/enforce").exists() {
+        return Err(Error::Unsupported("SELinux labels".into()));
+    }
+
     let process = spec
         .process()
         .as_ref()
