@@ -140,6 +140,8 @@ pub struct Plan {
     pub create_container_hooks: Vec<Hook>,
     pub start_container_hooks: Vec<Hook>,
     pub seccomp: Option<SeccompPlan>,
+    /// The execution domain (linux.personality).
+    pub personality: Option<nix::sys::personality::Persona>,
 }
 
 /// A compiled seccomp filter.
@@ -333,6 +335,54 @@ pub fn plan(spec: &Spec, bundle: &Path, cfg_path: &Path, no_pivot: bool) -> Resu
         }
     }
 
+    // Parts of the spec this runtime does not implement are refused, never
+    // silently skipped.
+    let unsupported = [
+        ("linux.intelRdt", linux.intel_rdt().is_some()),
+        (
+            "linux.netDevices",
+            linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
+        ),
+        ("linux.memoryPolicy", linux.memory_policy().is_some()),
+        (
+            "process.ioPriority",
+            spec.process()
+                .as_ref()
+                .is_some_and(|p| p.io_priority().is_some()),
+        ),
+        (
+            "process.scheduler",
+            spec.process()
+                .as_ref()
+                .is_some_and(|p| p.scheduler().is_some()),
+        ),
+        (
+            "process.execCPUAffinity",
+            spec.process()
+                .as_ref()
+                .is_some_and(|p| p.exec_cpu_affinity().is_some()),
+        ),
+    ];
+    if let Some((what, _)) = unsupported.iter().find(|(_, set)| *set) {
+        return Err(Error::Unsupported((*what).to_string()));
+    }
+    let personality = match linux.personality() {
+        None => None,
+        Some(p) => {
+            if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+                return Err(Error::Unsupported("linux.personality.flags".into()));
+            }
+            Some(match p.domain() {
+                oci_spec::runtime::LinuxPersonalityDomain::PerLinux => {
+                    nix::sys::personality::Persona::empty()
+                }
+                oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 => {
+                    nix::sys::personality::Persona::from_bits_retain(0x0008)
+                }
+            })
+        }
+    };
+
     // SELinux labels mean nothing on a host without SELinux (runc and crun
     // ignore them there too); on a host with it they would not be applied.
     let wants_label = linux
@@ -391,6 +441,7 @@ pub fn plan(spec: &Spec, bundle: &Path, cfg_path: &Path, no_pivot: bool) -> Resu
         create_container_hooks: hooks.create_container().clone().unwrap_or_default(),
         start_container_hooks: hooks.start_container().clone().unwrap_or_default(),
         seccomp,
+        personality,
     })
 }
 

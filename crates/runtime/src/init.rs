@@ -121,6 +121,9 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
     let exe = process::find_executable(p)?;
     let env = process::environment(p);
     process::before_exec(args.preserve_fds)?;
+    if let Some(persona) = plan.personality {
+        nix::sys::personality::set(persona).ctx(|| format!("personality {persona:?}"))?;
+    }
     let seccomp_pending = process::secure(p, plan.seccomp.as_ref(), &args.chan)?;
 
     args.chan.send(b'R', b"", None)?;
