@@ -17,7 +17,9 @@ use berth_api_types::network::{
 };
 use berth_api_types::progress::JsonMessage;
 use berth_api_types::system::{DiskUsage, EventActor, EventMessage};
-use berth_api_types::volume::{Volume, VolumeCreateRequest, VolumeList, VolumePruneReport};
+use berth_api_types::volume::{
+    UsageData, Volume, VolumeCreateRequest, VolumeList, VolumePruneReport,
+};
 use berth_api_types::Filters;
 use berth_engine::image::{self as eimage, LoadProgress, Loaded};
 use berth_engine::{Engine, Error as EngineError};
@@ -112,6 +114,26 @@ fn backing_fs(p: &Path) -> String {
     }
 }
 
+/// Bytes of the files under `dir` (symlinks not followed; unreadable
+/// entries count as empty).
+fn dir_size(dir: &Path) -> i64 {
+    let mut total = 0i64;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) if m.is_file() => total = total.saturating_add(i64_of(m.len())),
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
 /// An engine error as the API answers it; "No such image" keeps docker's
 /// wording, which scripts match on.
 fn api(e: EngineError) -> ApiError {
@@ -184,6 +206,18 @@ fn container_config(c: &eimage::config::ContainerConfig) -> Result<ContainerConf
     serde_json::from_value(v).map_err(|e| ApiError::internal(format!("decode config: {e}")))
 }
 
+impl EngineBackend {
+    /// Every container, as `GET /containers/json?all=1` lists them.
+    fn all_containers(&self) -> Result<Vec<serde_json::Value>> {
+        self.containers
+            .list(&berth_engine::container::ListOptions {
+                all: true,
+                ..Default::default()
+            })
+            .map_err(|e| ApiError::from_error(e.kind(), &e))
+    }
+}
+
 impl Backend for EngineBackend {
     fn containers(&self) -> Result<&berth_engine::container::Containers> {
         Ok(&self.containers)
@@ -198,9 +232,18 @@ impl Backend for EngineBackend {
                 filters: Default::default(),
             })
             .map_err(api)?;
+        let containers = self.all_containers()?;
+        let state = |c: &serde_json::Value| c["State"].as_str().unwrap_or("").to_owned();
+        let running = containers.iter().filter(|c| state(c) == "running").count() as i64;
+        let paused = containers.iter().filter(|c| state(c) == "paused").count() as i64;
+        let total = containers.len() as i64;
         Ok(EngineInfo {
             id: self.id.clone(),
             images: images.len() as i64,
+            containers: total,
+            containers_running: running,
+            containers_paused: paused,
+            containers_stopped: total - running - paused,
             driver: "overlay2".into(),
             driver_status: vec![
                 ["Backing Filesystem".into(), self.backing_fs.clone()],
@@ -210,7 +253,6 @@ impl Backend for EngineBackend {
                 ["userxattr".into(), "false".into()],
             ],
             data_root: self.engine.config().data_root.clone(),
-            ..EngineInfo::default()
         })
     }
 
@@ -220,6 +262,27 @@ impl Backend for EngineBackend {
             let du = self.engine.images().disk_usage().map_err(api)?;
             out.layers_size = i64_of(du.layers_size);
             out.images = du.images.into_iter().map(summary).collect();
+        }
+        if opts.containers {
+            out.containers = self.all_containers()?;
+        }
+        if opts.volumes {
+            // docker's df shows each volume's size and users (the CLI
+            // needs `UsageData` there).
+            let store = self.engine.volumes().store();
+            let mut vols = Vec::new();
+            for mut v in self.volumes(&Filters::default())?.volumes {
+                let users = store.users(&v.name).map_or(0, |u| u.len() as i64);
+                v.usage_data = Some(UsageData {
+                    size: dir_size(Path::new(&v.mountpoint)),
+                    ref_count: users,
+                });
+                vols.push(
+                    serde_json::to_value(&v)
+                        .map_err(|e| ApiError::internal(format!("encode volume: {e}")))?,
+                );
+            }
+            out.volumes = vols;
         }
         Ok(out)
     }
