@@ -224,7 +224,7 @@ pub async fn run_list(app: &App, a: ListArgs) -> Result<(), CliError> {
     let images: Vec<ImageSummary> = app.client.get_json("/images/json", &q).await?;
     let format = if a.quiet {
         "{{.ID}}".to_owned()
-    } else if let Some(f) = a.format.filter(|f| !f.is_empty()) {
+    } else if let Some(f) = a.format.filter(|f| !f.is_empty() && f != "table") {
         f
     } else if a.digests {
         "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into()
@@ -364,9 +364,11 @@ pub async fn run_history(app: &App, a: HistoryArgs) -> Result<(), CliError> {
     let format = if a.quiet {
         "{{.ID}}".to_owned()
     } else {
-        a.format.filter(|f| !f.is_empty()).unwrap_or_else(|| {
-            "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".into()
-        })
+        a.format
+            .filter(|f| !f.is_empty() && f != "table")
+            .unwrap_or_else(|| {
+                "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".into()
+            })
     };
     let headers = [
         ("ID", "IMAGE"),

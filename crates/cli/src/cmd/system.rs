@@ -356,9 +356,13 @@ pub async fn run_df(app: &App, a: DfArgs) -> Result<(), CliError> {
             ("Reclaimable", human_size(b_reclaim as f64)),
         ]),
     ];
-    let format = a.format.filter(|f| !f.is_empty()).unwrap_or_else(|| {
-        "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}".into()
-    });
+    // A bare `table` means the default columns, as docker's.
+    let format = a
+        .format
+        .filter(|f| !f.is_empty() && f != "table")
+        .unwrap_or_else(|| {
+            "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}".into()
+        });
     let headers = [
         ("Type", "TYPE"),
         ("TotalCount", "TOTAL"),
