@@ -107,6 +107,8 @@ network_suite() {
 
   $C rm -f "a-$t" "b-$t" "p-$t" "n-$t" "j-$t" > /dev/null
   $C network rm "nv-$t" > /dev/null
+  # The kernel drops a container's veth with its namespace, in the background.
+  for _ in $(seq 1 100); do [ "$(our_links)" = "$before" ] && break; sleep 0.02; done
   expect "$(our_links)" "$before" "$t: links left after network rm"
   if nft list table inet "berth_$PREFIX" | grep -q "dport $port"; then
     fail50 "$t: nft rule for port $port left"

@@ -214,22 +214,33 @@ fn user_network_names_ports_and_cleanup() {
         assert!(http_get(&format!("{host}:{port}")).contains("hello from berth"));
     }
 
-    // Stop: links go, the network can be removed, nothing of ours stays
-    // but the default bridge.
+    // Stop (the container's processes are gone first, as at a real stop):
+    // links go, the network can be removed, nothing of ours stays but the
+    // default bridge.
+    drop(_httpd);
     for id in [&a, &b, &c] {
         f.engine.networks().container_stop(id).expect("stop");
     }
     assert!(!pa.exists() && !pb.exists());
     f.engine.networks().remove(&net).expect("network rm");
     let prefix = berth_engine::network::kernel_names(f._dirs.1.path()).0;
-    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
-    let ours: Vec<String> = String::from_utf8_lossy(&links.stdout)
-        .lines()
-        .filter_map(|l| l.split(':').nth(1))
-        .map(|n| n.trim().split('@').next().unwrap_or("").to_owned())
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
-    assert_eq!(ours, vec![format!("{prefix}0")]);
+    let ours = || -> Vec<String> {
+        let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+        String::from_utf8_lossy(&links.stdout)
+            .lines()
+            .filter_map(|l| l.split(':').nth(1))
+            .map(|n| n.trim().split('@').next().unwrap_or("").to_owned())
+            .filter(|n| n.starts_with(&prefix))
+            .collect()
+    };
+    // The kernel drops a veth with its namespace, in the background.
+    for _ in 0..100 {
+        if ours().len() == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(ours(), vec![format!("{prefix}0")]);
 }
 
 #[test]
