@@ -523,6 +523,10 @@ async fn system_routes_and_swarm_answers() {
     }
     let r = call(&c, Method::POST, "/auth", b"{}").await;
     assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
+    let r = call(&c, Method::POST, "/build/prune", b"").await;
+    assert_eq!(r.json()["SpaceReclaimed"], 0);
+    let r = call(&c, Method::POST, "/build?t=x", b"").await;
+    assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
     let r = call(&c, Method::POST, "/swarm/init", b"{}").await;
     assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
     let r = call(&c, Method::GET, "/plugins", b"").await;

@@ -26,6 +26,10 @@ pub(crate) enum Ep {
     Events,
     DiskUsage,
     Auth,
+    /// Build routes live here until the builder has its own routes file:
+    /// there is no build cache yet, so prune finds nothing.
+    BuildPrune,
+    Build,
 }
 
 pub(crate) fn resolve(m: &Method, path: &str) -> Option<Ep> {
@@ -36,6 +40,8 @@ pub(crate) fn resolve(m: &Method, path: &str) -> Option<Ep> {
         ("GET", "/events") => Ep::Events,
         ("GET", "/system/df") => Ep::DiskUsage,
         ("POST", "/auth") => Ep::Auth,
+        ("POST", "/build/prune") => Ep::BuildPrune,
+        ("POST", "/build") => Ep::Build,
         _ => return None,
     })
 }
@@ -53,6 +59,13 @@ pub(crate) async fn serve<B: Backend>(
         Ep::DiskUsage => disk_usage(ctx, &req).await,
         Ep::Auth => Err(ApiError::unsupported(
             "registry login is not supported by berth yet: registry distribution is not built",
+        )),
+        Ep::BuildPrune => json(
+            StatusCode::OK,
+            &serde_json::json!({"CachesDeleted": null, "SpaceReclaimed": 0}),
+        ),
+        Ep::Build => Err(ApiError::unsupported(
+            "building images is not supported by berth yet: the builder is not built",
         )),
     }
 }
