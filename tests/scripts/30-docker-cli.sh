@@ -36,7 +36,10 @@ fail() { echo "30-docker-cli: FAIL: $*" >&2; cat "$WORK/berthd.log" >&2; exit 1;
 expect() { [ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"; }
 
 expect "$(docker version --format '{{.Server.APIVersion}}')" "1.47" "negotiated API version"
-docker version | grep -q 'API version:.*1.47 (downgraded from' || fail "docker version did not negotiate down"
+# (Outputs are captured before grep: with pipefail, grep -q closing the
+# pipe early would fail the writer.)
+v=$(docker version)
+grep -q 'API version:.*1.47 (downgraded from' <<< "$v" || fail "docker version did not negotiate down"
 
 mkdir -p "$WORK/rootfs/bin"
 cp /usr/bin/busybox "$WORK/rootfs/bin/busybox"
@@ -58,14 +61,19 @@ expect "$("$BIN/berth" images --format '{{.Repository}}:{{.Tag}}' | sort | tr '\
 docker save busybox me/box:1 | docker load > "$WORK/load.out"
 grep -q 'Loaded image: busybox:latest' "$WORK/load.out" || fail "load output: $(cat "$WORK/load.out")"
 "$BIN/berth" save -o "$WORK/b.tar" busybox
-"$BIN/berth" save busybox | "$BIN/berth" load | grep -q 'Loaded image: busybox:latest' \
-  || fail "berth save | berth load"
-docker rmi me/box:1 | grep -q 'Untagged: me/box:1' || fail "rmi me/box:1"
+out=$("$BIN/berth" save busybox | "$BIN/berth" load)
+grep -q 'Loaded image: busybox:latest' <<< "$out" || fail "berth save | berth load: $out"
+out=$(docker rmi me/box:1)
+grep -q 'Untagged: me/box:1' <<< "$out" || fail "rmi me/box:1: $out"
 "$BIN/berth" rmi busybox > "$WORK/rmi.out"
 grep -q "Deleted: $id" "$WORK/rmi.out" || fail "rmi of the last tag deletes: $(cat "$WORK/rmi.out")"
 expect "$(docker images -q)" "" "images after rmi"
-docker load -i "$WORK/b.tar" | grep -q 'Loaded image: busybox:latest' || fail "load of berth's save"
+out=$(docker load -i "$WORK/b.tar")
+grep -q 'Loaded image: busybox:latest' <<< "$out" || fail "load of berth's save: $out"
 expect "$(docker images -q --no-trunc)" "$id" "same id after save | load"
 if docker image inspect nope > /dev/null 2> "$WORK/err"; then fail "inspect of a missing image succeeded"; fi
 grep -q 'No such image: nope' "$WORK/err" || fail "missing image message: $(cat "$WORK/err")"
+pruned=$(docker system prune -a -f)
+case $pruned in *"Deleted Images:"*) ;; *) fail "docker system prune -a: $pruned";; esac
+expect "$(docker images -q)" "" "images after system prune -a"
 echo "30-docker-cli: ok"

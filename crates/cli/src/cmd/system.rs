@@ -22,10 +22,13 @@ pub enum SystemCommand {
     Info(InfoArgs),
     /// Get real time events from the server
     Events(EventsArgs),
+    /// Remove unused data
+    Prune(PruneArgs),
 }
 
 pub async fn run(app: &App, c: SystemCommand) -> Result<(), CliError> {
     match c {
+        SystemCommand::Prune(a) => run_prune(app, a).await,
         SystemCommand::Df(a) => run_df(app, a).await,
         SystemCommand::Info(a) => run_info(app, a).await,
         SystemCommand::Events(a) => run_events(app, a).await,
@@ -526,6 +529,125 @@ pub async fn run_df(app: &App, a: DfArgs) -> Result<(), CliError> {
         &b_rows,
     )?);
     app.print(&text)
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove all unused images not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Prune anonymous volumes
+    #[arg(long)]
+    pub volumes: bool,
+    /// Provide filter values (e.g. "label=<key>=<value>")
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+}
+
+/// `system prune`: containers, networks, (volumes,) images and build
+/// cache, each through its own prune route, printed as docker prints them.
+pub async fn run_prune(app: &App, a: PruneArgs) -> Result<(), CliError> {
+    let mut warning = String::from(
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+    );
+    if a.volumes {
+        warning.push_str("  - all anonymous volumes not used by at least one container\n");
+    }
+    warning.push_str(if a.all {
+        "  - all images without at least one container associated to them\n  - all build cache\n"
+    } else {
+        "  - all dangling images\n  - unused build cache\n"
+    });
+    if !a.force && !super::image::confirm(&warning) {
+        return Ok(());
+    }
+    let base = Filters::from_args(a.filter.iter().map(String::as_str))
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let q = |f: &Filters| -> Vec<(&'static str, String)> {
+        if f.is_empty() {
+            vec![]
+        } else {
+            vec![("filters", f.to_json())]
+        }
+    };
+    let mut images = base.clone();
+    images.add("dangling", if a.all { "false" } else { "true" });
+    let mut steps: Vec<(&str, Filters, &str, &str)> = vec![
+        (
+            "/containers/prune",
+            base.clone(),
+            "ContainersDeleted",
+            "Deleted Containers:",
+        ),
+        (
+            "/networks/prune",
+            base.clone(),
+            "NetworksDeleted",
+            "Deleted Networks:",
+        ),
+    ];
+    if a.volumes {
+        steps.push((
+            "/volumes/prune",
+            base.clone(),
+            "VolumesDeleted",
+            "Deleted Volumes:",
+        ));
+    }
+    steps.push(("/images/prune", images, "ImagesDeleted", "Deleted Images:"));
+    let mut build = base.clone();
+    if a.all {
+        build.add("all", "true");
+    }
+    steps.push((
+        "/build/prune",
+        build,
+        "CachesDeleted",
+        "Deleted build cache objects:",
+    ));
+    let mut reclaimed = 0u64;
+    let mut out = String::new();
+    for (path, f, key, title) in steps {
+        let r: Value = app
+            .client
+            .send_json(Method::POST, path, &q(&f), None::<&()>)
+            .await?;
+        reclaimed += r.get("SpaceReclaimed").and_then(Value::as_u64).unwrap_or(0);
+        let items = r
+            .get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if items.is_empty() {
+            continue;
+        }
+        out.push_str(title);
+        out.push('\n');
+        for it in items {
+            match it {
+                Value::String(s) => out.push_str(&format!("{s}\n")),
+                Value::Object(m) => {
+                    for (k, v) in m {
+                        out.push_str(&format!(
+                            "{}: {}\n",
+                            k.to_lowercase(),
+                            v.as_str().unwrap_or("")
+                        ));
+                    }
+                }
+                other => out.push_str(&format!("{other}\n")),
+            }
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        human_size(reclaimed as f64)
+    ));
+    app.print(&out)
 }
 
 /// docker's `Ellipsis`: at most `max` characters, the last one `…`.
