@@ -540,6 +540,40 @@ impl Networks {
     }
 }
 
+/// A daemon that stops with no container attached anywhere takes its
+/// bridges, nft table and forward rules out of the kernel (the state stays,
+/// and [`Networks::open`] brings them back at the next start): a stopped
+/// berth leaves nothing on the host. With containers still running (they
+/// outlive the daemon), everything stays for them.
+impl Drop for Networks {
+    fn drop(&mut self) {
+        let Some(m) = self.mgr.get() else { return };
+        let nets = m.list();
+        if nets.iter().any(|n| !n.endpoints.is_empty()) {
+            return;
+        }
+        let unloaded = berth_network::netlink::Netlink::open()
+            .map_err(|e| berth_network::Error::Io {
+                op: "open netlink socket",
+                path: "netlink".into(),
+                source: e,
+            })
+            .and_then(|mut nl| {
+                nets.iter().try_for_each(|n| {
+                    berth_network::link::delete_link(&mut nl, &n.bridge).map(drop)
+                })
+            })
+            .and_then(|()| {
+                let table = &self.mgr_config.nft_table;
+                berth_network::nft::apply(table, &berth_network::nft::Ruleset::default(), true)?;
+                berth_network::hostfw::sync(table, &[])
+            });
+        if let Err(e) = unloaded {
+            tracing::warn!(error = %e, "removing idle networks from the kernel at shutdown");
+        }
+    }
+}
+
 fn no_such(name: &str) -> Error {
     Error::Network(berth_network::Error::NotFound(format!("network {name}")))
 }
