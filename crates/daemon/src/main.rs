@@ -24,6 +24,10 @@ fn main() -> ExitCode {
     for w in warnings {
         tracing::warn!("{w}");
     }
+    if let Err(e) = berth_daemon::server::ensure_not_running(&config.pidfile) {
+        tracing::error!("{}", chain(&e));
+        return ExitCode::FAILURE;
+    }
     let backend = match EngineBackend::open(&config.data_root, &config.exec_root) {
         Ok(b) => b,
         Err(e) => {

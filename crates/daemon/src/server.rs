@@ -228,17 +228,40 @@ where
 
 /// Writes the pid file, refusing when it names a live process.
 fn write_pidfile(p: &Path) -> Result<(), ServeError> {
-    if let Ok(old) = std::fs::read_to_string(p) {
-        if let Ok(pid) = old.trim().parse::<u32>() {
-            if pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists() {
-                return Err(ServeError::Running(p.into()));
-            }
-        }
-    }
+    ensure_not_running(p)?;
     if let Some(dir) = p.parent() {
         std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
     }
     std::fs::write(p, format!("{}\n", std::process::id())).map_err(io_err("write", p))
+}
+
+/// Fails when the pid file names another live berthd (checked before the
+/// engine opens its state, so a second daemon says why it stops).
+pub fn ensure_not_running(p: &Path) -> Result<(), ServeError> {
+    if let Ok(old) = std::fs::read_to_string(p) {
+        if let Ok(pid) = old.trim().parse::<u32>() {
+            if pid != std::process::id() && berthd_alive(pid) {
+                return Err(ServeError::Running(p.into()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `pid` is a live berthd: a daemon killed with -9 and restarted at
+/// once may still be a zombie, and its pid may since belong to another
+/// program; neither holds the pid file.
+fn berthd_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) state ...`; comm may hold spaces and parentheses.
+    let Some((head, rest)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    let comm = head.split_once('(').map_or("", |(_, c)| c);
+    let state = rest.split_whitespace().next().unwrap_or("");
+    comm.starts_with("berthd") && !matches!(state, "Z" | "X" | "x")
 }
 
 /// The gid for the socket: the named group (which must exist), or
@@ -302,11 +325,25 @@ mod tests {
     }
 
     #[test]
-    fn pidfile_refuses_live_pid() {
+    fn pidfile_refuses_only_a_live_berthd() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("x.pid");
+        // A live process that is not berthd (pid reuse) does not hold it.
         std::fs::write(&p, "1\n").unwrap();
-        assert!(matches!(write_pidfile(&p), Err(ServeError::Running(_))));
+        write_pidfile(&p).unwrap();
+        // A live berthd does.
+        let exe = d.path().join("berthd");
+        std::os::unix::fs::symlink("/bin/sleep", &exe).unwrap();
+        let mut child = std::process::Command::new(&exe).arg("30").spawn().unwrap();
+        std::fs::write(&p, format!("{}\n", child.id())).unwrap();
+        let r = write_pidfile(&p);
+        // Killed but not yet reaped (a zombie), it no longer does.
+        child.kill().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let zombie = write_pidfile(&p);
+        child.wait().unwrap();
+        assert!(matches!(r, Err(ServeError::Running(_))), "{r:?}");
+        assert!(zombie.is_ok(), "{zombie:?}");
         std::fs::write(&p, "999999999\n").unwrap();
         write_pidfile(&p).unwrap();
         assert_eq!(
