@@ -459,7 +459,8 @@ impl Containers {
             &[("exitCode", rec.state.exit_code.to_string())],
         );
         if rec.host().auto_remove {
-            if let Err(e) = self.remove(id, true, false) {
+            // `--rm` takes the anonymous volumes along, as docker's.
+            if let Err(e) = self.remove(id, true, true) {
                 tracing::warn!("auto-remove {id}: {e}");
             }
         }
