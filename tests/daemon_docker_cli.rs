@@ -27,26 +27,25 @@ impl Daemon {
             .prefix(&format!("berth-e2e-{}-", std::process::id()))
             .tempdir()
             .expect("tempdir");
-        let sock = dir.path().join("berth.sock");
         std::fs::write(dir.path().join("daemon.json"), "{}").expect("write daemon.json");
-        let t0 = Instant::now();
-        let child = Command::new(bin_dir().join("berthd"))
-            .arg("-H")
-            .arg(format!("unix://{}", sock.display()))
-            .arg("--data-root")
-            .arg(dir.path().join("data"))
-            .arg("--exec-root")
-            .arg(dir.path().join("exec"))
-            .arg("--config-file")
-            .arg(dir.path().join("daemon.json"))
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start berthd");
+        let child = spawn_berthd(dir.path(), extra);
         let mut d = Self { child, dir };
-        while !d.ping() {
-            if let Ok(Some(st)) = d.child.try_wait() {
+        d.wait_ready();
+        d
+    }
+
+    /// Kills berthd with SIGKILL and starts it again on the same state.
+    fn kill9_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_berthd(self.dir.path(), &[]);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let t0 = Instant::now();
+        while !self.ping() {
+            if let Ok(Some(st)) = self.child.try_wait() {
                 panic!("berthd exited before answering /_ping: {st}");
             }
             assert!(
@@ -56,7 +55,6 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(2));
         }
         eprintln!("berthd answered /_ping {:?} after exec", t0.elapsed());
-        d
     }
 
     fn sock(&self) -> PathBuf {
@@ -109,6 +107,24 @@ impl Daemon {
             .output()
             .expect("run berth")
     }
+}
+
+/// berthd on `dir`'s socket, state and config file.
+fn spawn_berthd(dir: &Path, extra: &[String]) -> Child {
+    Command::new(bin_dir().join("berthd"))
+        .arg("-H")
+        .arg(format!("unix://{}", dir.join("berth.sock").display()))
+        .arg("--data-root")
+        .arg(dir.join("data"))
+        .arg("--exec-root")
+        .arg(dir.join("exec"))
+        .arg("--config-file")
+        .arg(dir.join("daemon.json"))
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start berthd")
 }
 
 impl Drop for Daemon {
@@ -745,4 +761,21 @@ fn docker_py_drives_the_image_api() {
         "docker-py",
     );
     assert_eq!(out.trim(), "docker-py: ok");
+}
+
+#[test]
+fn restart_after_kill_9_keeps_the_images() {
+    if !ready() {
+        return;
+    }
+    let mut d = Daemon::start();
+    let tar = busybox_tar(d.dir.path());
+    let id = ok(
+        d.docker(&["import", tar.to_str().expect("utf-8"), "busybox:latest"]),
+        "docker import",
+    );
+    d.kill9_and_restart();
+    let after = ok(d.berth(&["images", "-q", "--no-trunc"]), "berth images");
+    assert_eq!(after.trim(), id.trim());
+    assert!(d.sock().exists());
 }
