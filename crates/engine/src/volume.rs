@@ -258,6 +258,12 @@ impl Volumes {
         }
     }
 
+    /// Whether the container has mounts of its own (an unreadable record
+    /// counts as having some, so that its start reports the error).
+    pub fn has_mounts(&self, id: &str) -> bool {
+        self.load(id).map_or(true, |m| !m.is_empty())
+    }
+
     /// docker's inspect `Mounts` of a container.
     pub fn container_mounts(&self, id: &str) -> Result<Vec<MountInspect>> {
         Ok(inspect_mounts(&self.load(id)?))

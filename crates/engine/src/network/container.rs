@@ -400,9 +400,17 @@ impl Networks {
     /// (published ports and DNS names included) and writes its /etc files.
     /// On failure nothing is left plugged in.
     pub fn container_start(&self, id: &str) -> Result<NetStart> {
-        let mut plan = self
-            .load_plan(id)?
-            .ok_or_else(|| Error::Invalid(format!("container {id} has no network plan")))?;
+        // A container made before berth kept plans gets the default bridge.
+        let mut plan = match self.load_plan(id)? {
+            Some(p) => p,
+            None => Plan {
+                id: id.to_owned(),
+                mode: "bridge".into(),
+                endpoints: vec![self.endpoint_plan(DEFAULT_BRIDGE, &Value::Null)?],
+                hostname: id[..id.len().min(12)].to_owned(),
+                ..Default::default()
+            },
+        };
         if plan.active {
             // A start after an exit the daemon did not see: begin afresh.
             self.container_stop(id)?;

@@ -126,10 +126,26 @@ impl ContainerHooks {
     ) -> Result<()> {
         self.networks
             .container_create(id, name, config, host_config, networking, resolve)?;
-        let prepared = RootfsView::mount(&self.views.join(id), rootfs).and_then(|view| {
+        let nonempty = |v: &Value| match v {
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => !o.is_empty(),
+            _ => false,
+        };
+        let wants_mounts = ["Binds", "Mounts", "Tmpfs", "VolumesFrom"]
+            .iter()
+            .any(|k| nonempty(&host_config[*k]))
+            || nonempty(&config["Volumes"]);
+        // The rootfs is only needed to copy the image's content into new
+        // volumes; most containers have none.
+        let prepared = if wants_mounts {
+            RootfsView::mount(&self.views.join(id), rootfs).and_then(|view| {
+                self.volumes
+                    .container_create(id, config, host_config, Some(&view.path), resolve)
+            })
+        } else {
             self.volumes
-                .container_create(id, config, host_config, Some(&view.path), resolve)
-        });
+                .container_create(id, config, host_config, None, resolve)
+        };
         if let Err(e) = prepared {
             if let Err(undo) = self.networks.container_remove(id) {
                 tracing::warn!(container = id, error = %undo, "undoing a failed create");
@@ -145,8 +161,12 @@ impl ContainerHooks {
     /// container's mounts. On failure nothing stays plugged or mounted.
     pub fn start(&self, id: &str, rootfs: &[berth_store::Mount], spec: &mut Value) -> Result<()> {
         let net = self.networks.container_start(id)?;
-        let mounts = RootfsView::mount(&self.views.join(id), rootfs)
-            .and_then(|view| self.volumes.container_start(id, &view.path));
+        let mounts = if self.volumes.has_mounts(id) {
+            RootfsView::mount(&self.views.join(id), rootfs)
+                .and_then(|view| self.volumes.container_start(id, &view.path))
+        } else {
+            Ok(Vec::new())
+        };
         let mounts = match mounts {
             Ok(m) => m,
             Err(e) => {
