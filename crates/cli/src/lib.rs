@@ -34,7 +34,8 @@ use std::process::ExitCode;
 #[command(
     name = "berth",
     about = "A self-sufficient runtime for containers",
-    version,
+    // `berth -v` prints `berth version 0.1.0`, as `docker -v` does.
+    version = concat!("version ", env!("CARGO_PKG_VERSION")),
     disable_version_flag = true,
     disable_help_subcommand = true,
     arg_required_else_help = true
