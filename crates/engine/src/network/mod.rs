@@ -368,13 +368,28 @@ impl Networks {
         if name.is_empty() {
             return Err(no_such(name));
         }
-        let all = self.all()?;
-        if let Some(n) = all.iter().find(|n| n.name == name || n.id == name) {
-            return Ok(n.clone());
+        // The bridges first, without reading the container plans that the
+        // predefined networks' views need: this runs at every create.
+        let ids = [(HOST, &self.host_id), (NONE, &self.none_id)];
+        if let Some((p, _)) = ids.iter().find(|(p, id)| *p == name || id.as_str() == name) {
+            return self.predefined(p);
         }
-        let hits: Vec<&NetworkResource> = all.iter().filter(|n| n.id.starts_with(name)).collect();
+        let bridges = self.mgr()?.list();
+        if let Some(n) = bridges.iter().find(|n| n.name == name || n.id == name) {
+            return Ok(self.resource(n));
+        }
+        let mut hits: Vec<String> = bridges
+            .iter()
+            .filter(|n| n.id.starts_with(name))
+            .map(|n| n.id.clone())
+            .collect();
+        hits.extend(
+            ids.iter()
+                .filter(|(_, id)| id.starts_with(name))
+                .map(|(p, _)| (*p).to_owned()),
+        );
         match hits.as_slice() {
-            [n] => Ok((*n).clone()),
+            [one] => self.inspect(one),
             [] => Err(no_such(name)),
             _ => Err(Error::Invalid(format!(
                 "network {name} is ambiguous ({} matches found based on ID prefix)",
