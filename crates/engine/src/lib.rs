@@ -23,6 +23,12 @@
 //!     .disk_usage()                                 -> DiskUsage { layers_size, images (shared_size, containers) }
 //!     .resolve(name) -> id;  .config(name) -> ImageConfig;  .layers(name) -> chain ids (bottom first)
 //!     .set_users(Arc<dyn ImageUsers>)               hook: which containers use an image (rmi refuses unless forced)
+//! engine.networks() -> &Arc<network::Networks>  (docker's shapes: network::NetworkResource)
+//!     .create(CreateRequest) -> id; .list(&filters); .inspect(name); .remove(name); .prune(&filters)
+//!     .connect(network, container, &endpoint_config_json); .disconnect(network, container)
+//! engine.volumes() -> &Arc<volume::Volumes>      .create/.list/.inspect/.remove(name, force)/.prune
+//! Containers: network::hooks::ContainerHooks::new(&engine): .create/.start/.stop/.remove at each
+//!        step, .network_settings/.mounts/.ports for inspect and ps (see network::hooks).
 //! Errors: engine::Error with kind() -> berth_base::ErrorKind (NotFound, Conflict, Invalid, ...).
 //! Names: reference::Reference::parse("busybox") = docker.io/library/busybox (+ with_default_tag()),
 //!        .familiar() = "busybox:latest"; full ids "sha256:..." and short id prefixes are accepted.
