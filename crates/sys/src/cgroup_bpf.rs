@@ -92,7 +92,10 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T, what: &str, object: &str) -> io::Resu
     };
     if ret < 0 {
         let e = io::Error::last_os_error();
-        return Err(io::Error::new(e.kind(), format!("bpf {what} {object}: {e}")));
+        return Err(io::Error::new(
+            e.kind(),
+            format!("bpf {what} {object}: {e}"),
+        ));
     }
     i32::try_from(ret).map_err(|_| io::Error::other(format!("bpf {what}: bad return {ret}")))
 }
@@ -176,7 +179,12 @@ pub fn prog_by_id(id: u32) -> io::Result<OwnedFd> {
         prog_id: id,
         ..Default::default()
     };
-    let fd = bpf(BPF_PROG_GET_FD_BY_ID, &mut attr, "prog_get_fd_by_id", &id.to_string())?;
+    let fd = bpf(
+        BPF_PROG_GET_FD_BY_ID,
+        &mut attr,
+        "prog_get_fd_by_id",
+        &id.to_string(),
+    )?;
     // SAFETY: a successful BPF_PROG_GET_FD_BY_ID returns a new fd we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
