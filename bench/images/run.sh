@@ -85,9 +85,9 @@ hf images-docker-cli --warmup 3 --runs $((RUNS * 4)) \
 
 echo
 echo "== images benchmark: ${SIZE_MIB} MiB in $LAYERS layers, $MANY small images, $RUNS runs (median ms) =="
-printf '%-12s %12s %12s %10s\n' what berth docker docker/berth
+printf '%-18s %12s %12s %12s\n' what berth docker docker/berth
 for what in load save images images-docker-cli; do
   read -r b d r < <(jq -r '[.results[0].median, .results[1].median] | [.[0] * 1000, .[1] * 1000, .[1] / .[0]] | @tsv' "$T/$what.json")
-  printf '%-12s %12.1f %12.1f %9.2fx\n' "$what" "$b" "$d" "$r"
+  printf '%-18s %12.1f %12.1f %11.2fx\n' "$what" "$b" "$d" "$r"
 done
 echo "targets: load ratio >= 2.0; berth images < 50 ms"
