@@ -6,7 +6,8 @@
 //!
 //! | tag | direction | meaning |
 //! | --- | --- | --- |
-//! | `G` | runtime → init | go: id maps written, init in its cgroup; payload = init's pid (decimal) |
+//! | `G` | runtime → init | go: id maps written; payload = init's pid (decimal) |
+//! | `A` | runtime → init | the init is in its cgroup (sent right after `G`) |
 //! | `H` | init → runtime | namespaces and mounts ready: run prestart/createRuntime hooks |
 //! | `C` | runtime → init | hooks done, carry on |
 //! | `T` | init → runtime | here is the pty master (attached) |

@@ -592,8 +592,9 @@ fn setup_init(
                 .ctx(|| format!("write uid_map of {pid}"))?;
         }
     }
-    cg.apply(pid).map_err(Error::Cgroup)?;
     chan.send(b'G', pid.to_string().as_bytes(), None)?;
+    cg.apply(pid).map_err(Error::Cgroup)?;
+    chan.send(b'A', b"", None)?;
     let mut master = None;
     loop {
         match chan.recv()? {

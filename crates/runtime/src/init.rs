@@ -77,7 +77,20 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .ctx(|| "setresuid 0 in the user namespace".into())?;
     }
+    // The runtime moves us into our cgroup while we set up (writing
+    // cgroup.procs can wait for an RCU grace period); `in_cgroup` waits for
+    // its word where it matters, at the latest before reporting ready.
+    let in_cgroup_done = std::cell::Cell::new(false);
+    let in_cgroup = || -> Result<()> {
+        if !in_cgroup_done.get() {
+            args.chan
+                .expect(b'A', "the runtime to move the init into its cgroup")?;
+            in_cgroup_done.set(true);
+        }
+        Ok(())
+    };
     if plan.new_cgroup_ns {
+        in_cgroup()?;
         // Only now: the runtime has moved us into our cgroup, which becomes
         // the namespace's root.
         unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "unshare the cgroup namespace".into())?;
@@ -89,7 +102,8 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
         berth_sys::process::setdomainname(d).ctx(|| format!("setdomainname {d}"))?;
     }
 
-    rootfs::prepare(plan)?;
+    rootfs::prepare(plan, &in_cgroup)?;
+    in_cgroup()?;
     if plan.runtime_hooks {
         args.chan.send(b'H', b"", None)?;
         args.chan

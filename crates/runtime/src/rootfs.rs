@@ -128,7 +128,7 @@ fn bind_remount(dst: &Path, flags: MsFlags, cleared: MsFlags) -> Result<()> {
 
 /// Sets up the container's mounts and devices below `plan.rootfs`; the
 /// process is still in the runtime's root.
-pub fn prepare(plan: &Plan) -> Result<()> {
+pub fn prepare(plan: &Plan, in_cgroup: &dyn Fn() -> Result<()>) -> Result<()> {
     if !plan.own_mount_ns {
         // Sharing the runtime's mount namespace: every mount would land on
         // the host, so none is made (the process is only chrooted).
@@ -158,7 +158,7 @@ pub fn prepare(plan: &Plan) -> Result<()> {
     )?;
     let mut dev_bound = false;
     for m in &plan.mounts {
-        mount_one(plan, m)?;
+        mount_one(plan, m, in_cgroup)?;
         if m.destination() == Path::new("/dev") && is_bind(m) {
             dev_bound = true;
         }
@@ -181,7 +181,9 @@ fn is_bind(m: &Mount) -> bool {
             .any(|o| o == "bind" || o == "rbind")
 }
 
-fn mount_one(plan: &Plan, m: &Mount) -> Result<()> {
+/// `in_cgroup` returns once the runtime has moved us into our cgroup (a
+/// cgroup mount shows it).
+fn mount_one(plan: &Plan, m: &Mount, in_cgroup: &dyn Fn() -> Result<()>) -> Result<()> {
     let dst = secure_join(&plan.rootfs, m.destination())?;
     let opts = mount_opts(m.options().as_deref().unwrap_or_default());
     let fstype = m.typ().as_deref().unwrap_or("");
@@ -213,6 +215,7 @@ fn mount_one(plan: &Plan, m: &Mount) -> Result<()> {
         }
     } else if fstype == "cgroup" || fstype == "cgroup2" {
         make_target(&dst, true)?;
+        in_cgroup()?;
         mount_cgroup(plan, &dst, &opts)?;
     } else {
         make_target(&dst, true)?;
