@@ -345,7 +345,7 @@ fn restart_policy_and_attach() {
         .id;
     let w = c.wait_for(&id, WaitCondition::NextExit).unwrap();
     c.start(&id).unwrap();
-    let s = c.attach(&id, true, true, true).unwrap();
+    let s = c.attach(&id, true, true, true).unwrap().wait().unwrap();
     let mut sock = s.sock;
     sock.write_all(&frame::header(frame::STDIN, 5)).unwrap();
     sock.write_all(b"ping\n").unwrap();
@@ -353,6 +353,34 @@ fn restart_policy_and_attach() {
     let mut raw = s.pending;
     sock.read_to_end(&mut raw).unwrap();
     assert_eq!(&raw[8..], b"ping\n");
+    assert_eq!(w.wait().status_code, 0);
+}
+
+#[test]
+fn attach_before_start_sees_all_output() {
+    if !prerequisites() {
+        return;
+    }
+    let env = Env::new();
+    let _cleanup = Cleanup(env.dir.path().to_owned());
+    let (engine, c) = env.open();
+    import_busybox(&engine);
+    let id = c
+        .create(
+            None,
+            &json!({"Image": "busybox", "Cmd": ["echo", "first words"]}),
+        )
+        .unwrap()
+        .id;
+    // As `docker run`: attach, wait, then start.
+    let h = c.attach(&id, false, true, true).unwrap();
+    let w = c.wait_for(&id, WaitCondition::NextExit).unwrap();
+    c.start(&id).unwrap();
+    let s = h.wait().unwrap();
+    let mut sock = s.sock;
+    let mut raw = s.pending;
+    sock.read_to_end(&mut raw).unwrap();
+    assert_eq!(&raw[8..], b"first words\n");
     assert_eq!(w.wait().status_code, 0);
 }
 

@@ -128,6 +128,10 @@ pub struct ShimConfig {
     /// Initial terminal size (height, width) for a tty.
     #[serde(default)]
     pub console_size: Option<(u16, u16)>,
+    /// Start the process only once this many clients attached (as
+    /// `docker run` attaches before it starts), or after a few seconds.
+    #[serde(default)]
+    pub await_attach: u32,
 }
 
 #[cfg(test)]

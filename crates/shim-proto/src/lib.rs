@@ -98,6 +98,9 @@ struct Envelope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Created, its process waiting for the attaches asked for
+    /// (`ShimConfig::await_attach`) before it starts.
+    Created,
     Running,
     Paused,
     /// Exited, and the restart policy will start it again.

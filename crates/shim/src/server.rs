@@ -34,6 +34,8 @@ const EXIT_LINGER: Duration = Duration::from_secs(5);
 /// after a run of 10 s.
 /// Exits of unknown children remembered for a process being registered.
 const MAX_UNCLAIMED: usize = 16;
+/// How long a created container waits for its awaited attaches.
+const ATTACH_WAIT: Duration = Duration::from_secs(10);
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const BACKOFF_RESET: Duration = Duration::from_secs(10);
@@ -137,6 +139,9 @@ pub(crate) struct Shim {
     buf: Vec<u8>,
     /// (device, inode) of our socket file.
     sock_id: Option<(u64, u64)>,
+    /// Attaches still awaited before the first run starts.
+    attaches_awaited: u32,
+    attach_deadline: Option<Instant>,
 }
 
 fn status_code(ws: WaitStatus) -> Option<(i32, i32)> {
@@ -158,6 +163,8 @@ impl Shim {
     ) -> Self {
         let dir_for_id = dir.clone();
         Self {
+            attaches_awaited: cfg.await_attach,
+            attach_deadline: None,
             restart_count: cfg.restart_count,
             cfg,
             dir,
@@ -229,25 +236,54 @@ impl Shim {
         // A child may have exited while SIGCHLD was unblocked.
         self.reap();
         let (pid, master) = created?;
-        let result = (|| {
-            let proc = pending.finish(pid, master, self.cfg.open_stdin, self.cfg.console_size)?;
-            self.rt.start(&self.cfg.id)?;
-            Ok::<_, Error>(proc)
-        })();
-        match result {
+        let proc = match pending.finish(pid, master, self.cfg.open_stdin, self.cfg.console_size) {
             Ok(mut proc) => {
                 proc.exited = self.claim(proc.pid);
-                self.init = Some(proc);
-                self.status = Status::Running;
-                self.started_at = time::now();
-                self.run_started = Instant::now();
-                self.save_state();
-                Ok(())
+                proc
             }
             Err(e) => {
                 let _ = self.rt.delete(&self.cfg.id);
-                Err(e)
+                return Err(e);
             }
+        };
+        self.init = Some(proc);
+        self.status = Status::Created;
+        if self.attaches_awaited > 0 {
+            self.attach_deadline = Some(Instant::now() + ATTACH_WAIT);
+            self.save_state();
+            return Ok(());
+        }
+        self.start_process()
+    }
+
+    /// Let the created container's process run.
+    fn start_process(&mut self) -> Result<(), Error> {
+        self.attach_deadline = None;
+        self.attaches_awaited = 0;
+        if let Err(e) = self.rt.start(&self.cfg.id) {
+            self.init = None;
+            let _ = self.rt.delete(&self.cfg.id);
+            return Err(e.into());
+        }
+        self.status = Status::Running;
+        self.started_at = time::now();
+        self.run_started = Instant::now();
+        self.save_state();
+        Ok(())
+    }
+
+    /// Start after the attaches came (or did not come in time).
+    fn start_awaited(&mut self) {
+        if let Err(e) = self.start_process() {
+            eprintln!("berth-shim: start: {e}");
+            self.record_exit(ExitStatus {
+                code: 127,
+                finished_at: time::now(),
+                oom_killed: false,
+                error: Some(e.to_string()),
+            });
+            self.close_attached(Target::Init);
+            self.stop_for_good();
         }
     }
 
@@ -362,6 +398,7 @@ impl Shim {
             }
         };
         consider(self.stop_deadline);
+        consider(self.attach_deadline);
         consider(self.restart_at);
         consider(self.exit_at);
         let procs = self
@@ -702,7 +739,8 @@ impl Shim {
                 stdout,
                 stderr,
             } => {
-                if self.running_pid().is_none() {
+                let created = self.status == Status::Created;
+                if self.running_pid().is_none() && !created {
                     let r = self.not_running();
                     return self.reply(i, r);
                 }
@@ -715,6 +753,15 @@ impl Shim {
                         stdout,
                         stderr,
                     };
+                }
+                if created {
+                    self.attaches_awaited = self.attaches_awaited.saturating_sub(1);
+                    if self.attaches_awaited == 0 {
+                        if let Some(c) = self.conn(i) {
+                            c.flush();
+                        }
+                        self.start_awaited();
+                    }
                 }
             }
             Request::Resize {
@@ -938,6 +985,9 @@ impl Shim {
     }
 
     fn on_timers(&mut self, now: Instant) {
+        if self.attach_deadline.is_some_and(|d| now >= d) {
+            self.start_awaited();
+        }
         if self.stop_deadline.is_some_and(|d| now >= d) {
             self.stop_deadline = None;
             if let Some(pid) = self.running_pid() {

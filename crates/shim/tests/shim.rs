@@ -60,6 +60,7 @@ both!(
     tty_gets_a_terminal_of_the_asked_size,
     on_failure_restarts_up_to_the_limit,
     shim_outlives_its_caller,
+    an_awaited_attach_sees_the_first_output,
 );
 
 impl Fixture {
@@ -116,6 +117,7 @@ impl Fixture {
             restart: RestartPolicy::No,
             restart_count: 0,
             console_size: None,
+            await_attach: 0,
         }
     }
 
@@ -416,4 +418,27 @@ fn shim_outlives_its_caller(rt: Rt) {
     assert_eq!(f.exit_file().exit.code, 137);
     f.wait_shim_gone();
     assert!(f.logs().iter().filter(|(_, l)| l == "tick\n").count() >= 2);
+}
+
+fn an_awaited_attach_sees_the_first_output(rt: Rt) {
+    if !prerequisites() {
+        return;
+    }
+    let f = Fixture::new("await", &["echo", "first"], false, rt);
+    let mut cfg = f.config();
+    cfg.await_attach = 1;
+    let answer = f.start(&cfg);
+    assert_eq!(answer.state.expect("state").status, Status::Created);
+    let (_, stream) = f
+        .client()
+        .stream(&Request::Attach {
+            stdin: false,
+            stdout: true,
+            stderr: true,
+        })
+        .expect("attach");
+    let (out, _) = stream.collect().expect("output");
+    assert_eq!(out, b"first\n");
+    assert_eq!(f.exit_file().exit.code, 0);
+    f.wait_shim_gone();
 }

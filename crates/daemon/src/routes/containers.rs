@@ -8,7 +8,8 @@ use crate::router::{empty, json, streaming, Ctx, Req, Response};
 use crate::service::Backend;
 use berth_api_types::ApiVersion;
 use berth_engine::container::{
-    frame, time, AttachStream, Containers, Error as CError, ListOptions, LogOptions, WaitCondition,
+    frame, time, AttachHandle, AttachStream, Containers, Error as CError, ListOptions, LogOptions,
+    WaitCondition,
 };
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -390,7 +391,7 @@ pub(crate) fn detach_keys(spec: &str) -> Result<Vec<u8>, ApiError> {
 pub(crate) fn hijack(
     upgrade: Option<hyper::upgrade::OnUpgrade>,
     version: ApiVersion,
-    s: AttachStream,
+    h: AttachHandle,
     keys: Vec<u8>,
 ) -> Result<Response, ApiError> {
     let Some(on_upgrade) = upgrade else {
@@ -398,18 +399,33 @@ pub(crate) fn hijack(
             "attach needs a connection upgrade (Connection: Upgrade, Upgrade: tcp)",
         ));
     };
-    let tty = s.tty;
+    let tty = h.tty;
     let ct = stream_type(tty, version);
-    let AttachStream { sock, pending, .. } = s;
-    sock.set_nonblocking(true)
-        .map_err(|e| ApiError::internal(format!("attach: {e}")))?;
-    let shim = tokio::net::UnixStream::from_std(sock)
-        .map_err(|e| ApiError::internal(format!("attach: {e}")))?;
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
             Err(e) => {
                 tracing::debug!("attach upgrade: {e}");
+                return;
+            }
+        };
+        // A container that has not started yet connects at its start.
+        let s = match tokio::task::spawn_blocking(move || h.wait()).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!("attach: {e}");
+                return;
+            }
+            Err(_) => return,
+        };
+        let AttachStream { sock, pending, .. } = s;
+        let shim = match sock
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::UnixStream::from_std(sock))
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!("attach: {e}");
                 return;
             }
         };

@@ -72,7 +72,12 @@ pub(crate) async fn serve<B: Backend>(
                 .await?;
             match s {
                 None => Ok(empty(StatusCode::OK)),
-                Some(s) => hijack(upgrade, version, s, keys),
+                Some(s) => hijack(
+                    upgrade,
+                    version,
+                    berth_engine::container::AttachHandle::ready(s),
+                    keys,
+                ),
             }
         }
         Ep::Resize(id) => {

@@ -168,6 +168,39 @@ pub struct Waiter {
     exits_seen: u64,
 }
 
+struct PendingAttach {
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    tx: std::sync::mpsc::Sender<Result<AttachStream>>,
+}
+
+/// An attach that may wait for the container to start;
+/// [`AttachHandle::wait`] gives the stream once it is connected.
+pub struct AttachHandle {
+    pub tty: bool,
+    rx: std::sync::mpsc::Receiver<Result<AttachStream>>,
+}
+
+impl AttachHandle {
+    /// A handle for a stream that is already connected (exec).
+    pub fn ready(s: AttachStream) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tty = s.tty;
+        let _ = tx.send(Ok(s));
+        Self { tty, rx }
+    }
+
+    /// Block until the stream is connected (or the container went away).
+    pub fn wait(self) -> Result<AttachStream> {
+        self.rx.recv().unwrap_or_else(|_| {
+            Err(Error::Conflict(
+                "the container was removed before it started".into(),
+            ))
+        })
+    }
+}
+
 /// A container's stdio on a connection to its shim: frames with Docker's
 /// 8-byte header (kind 1 stdout, 2 stderr from the shim; write kind 0 for
 /// stdin; shut down writing for stdin EOF).
@@ -192,6 +225,8 @@ pub(crate) struct Table {
     names: HashMap<String, String>,
     execs: HashMap<String, exec::ExecEntry>,
     removed: Vec<(String, i64)>,
+    /// Attaches made before start (`docker run`), connected at start.
+    pending: HashMap<String, Vec<PendingAttach>>,
 }
 
 pub(crate) struct Inner {
@@ -562,10 +597,12 @@ impl Containers {
             .and_then(|o| o.remove("HostConfig"))
             .filter(|v| !v.is_null())
             .unwrap_or_else(|| json!({}));
-        let networking = cfg_val
+        let mut networking = cfg_val
             .as_object_mut()
             .and_then(|o| o.remove("NetworkingConfig"))
             .unwrap_or(Value::Null);
+        let mut host_config = host_config;
+        normalize_default_network(&mut host_config, &mut networking);
         let mut cfg: Config = serde_json::from_value(cfg_val.clone())
             .map_err(|e| Error::Invalid(format!("invalid container config: {e}")))?;
         let hc: HostConfig = serde_json::from_value(host_config.clone())
@@ -784,8 +821,15 @@ impl Containers {
             _ => {}
         }
         let id = rec.id.clone();
-        match self.spawn_shim(&rec) {
+        // Waiting attaches whose client is gone are dropped first.
+        let pending = self.inner.lock().pending.remove(&id).unwrap_or_default();
+        let awaited = u32::try_from(pending.len()).unwrap_or(u32::MAX);
+        match self.spawn_shim(&rec, awaited) {
             Ok(st) => {
+                for p in pending {
+                    let _ =
+                        p.tx.send(self.connect_attach(&rec, p.stdin, p.stdout, p.stderr));
+                }
                 let rec = inner.update(&id, |e| {
                     let s = &mut e.rec.state;
                     s.status = "running".into();
@@ -802,6 +846,9 @@ impl Containers {
                 Ok(())
             }
             Err(e) => {
+                for p in pending {
+                    let _ = p.tx.send(Err(Error::Conflict(e.to_string())));
+                }
                 let msg = e.to_string();
                 let code = if msg.contains("ermission denied") {
                     126
@@ -814,13 +861,17 @@ impl Containers {
                 });
                 let _ = std::fs::remove_dir_all(inner.shim_dir(&id));
                 inner.netvol.stop(&id);
+                // As dockerd: a --rm container that cannot start is removed.
+                if rec.host().auto_remove {
+                    let _ = self.remove(&id, true, false);
+                }
                 Err(e)
             }
         }
     }
 
     /// Build the bundle, write the shim's config and start it.
-    fn spawn_shim(&self, rec: &Record) -> Result<berth_shim_proto::ShimState> {
+    fn spawn_shim(&self, rec: &Record, await_attach: u32) -> Result<berth_shim_proto::ShimState> {
         let inner = &self.inner;
         let id = &rec.id;
         let cfg = rec.cfg();
@@ -911,6 +962,7 @@ impl Containers {
                 .console_size
                 .filter(|[h, w]| *h > 0 && *w > 0)
                 .map(|[h, w]| (h, w)),
+            await_attach,
         };
         let p = sdir.join(berth_shim_proto::CONFIG_NAME);
         std::fs::write(&p, serde_json::to_vec(&shim_cfg).unwrap_or_default())
@@ -1147,6 +1199,7 @@ impl Containers {
                 t.names.remove(&rec.name);
             }
             t.execs.retain(|_, x| x.container_id != rec.id);
+            t.pending.remove(&rec.id);
             t.removed.push((rec.id.clone(), rec.state.exit_code.into()));
             if t.removed.len() > 256 {
                 t.removed.remove(0);
@@ -1195,21 +1248,59 @@ impl Containers {
     }
 
     /// `POST /containers/{id}/attach` (stream=1): the container's stdio.
+    /// On a container that has not started, the attach waits for `start`,
+    /// which lets the process run only once it is connected (so `docker
+    /// run` sees all the output of even the shortest command).
     pub fn attach(
         &self,
         name: &str,
         stdin: bool,
         stdout: bool,
         stderr: bool,
+    ) -> Result<AttachHandle> {
+        let rec = self.inner.record(name)?;
+        let tty = rec.cfg().tty;
+        let (tx, rx) = std::sync::mpsc::channel();
+        match rec.state.status.as_str() {
+            "running" | "paused" => {
+                let _ = tx.send(self.connect_attach(&rec, stdin, stdout, stderr));
+            }
+            "created" | "exited" => {
+                let mut t = self.inner.lock();
+                t.pending
+                    .entry(rec.id.clone())
+                    .or_default()
+                    .push(PendingAttach {
+                        stdin,
+                        stdout,
+                        stderr,
+                        tx,
+                    });
+            }
+            _ => {
+                return Err(Error::Conflict(format!(
+                    "Container {} is {}",
+                    rec.id, rec.state.status
+                )))
+            }
+        }
+        self.inner.publish(&rec, "attach", &[]);
+        Ok(AttachHandle { tty, rx })
+    }
+
+    fn connect_attach(
+        &self,
+        rec: &Record,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
     ) -> Result<AttachStream> {
-        let rec = self.running(name)?;
         let (_, stream) = self.inner.client(&rec.id).stream(&Request::Attach {
             stdin,
             stdout,
             stderr,
         })?;
         let (sock, pending) = stream.into_parts();
-        self.inner.publish(&rec, "attach", &[]);
         Ok(AttachStream {
             tty: rec.cfg().tty,
             sock,
@@ -1291,7 +1382,7 @@ impl Waiter {
 
 fn status_name(s: Status) -> &'static str {
     match s {
-        Status::Running => "running",
+        Status::Created | Status::Running => "running",
         Status::Paused => "paused",
         Status::Restarting => "restarting",
         Status::Stopped => "exited",
@@ -1404,6 +1495,25 @@ fn validate_host_config(hc: &HostConfig) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The docker CLI names the default network `default` (NetworkMode and the
+/// EndpointsConfig key); dockerd reads it as `bridge`, and so do we.
+fn normalize_default_network(hc: &mut Value, net: &mut Value) {
+    if let Some(o) = hc.as_object_mut() {
+        let mode = o.get("NetworkMode").and_then(Value::as_str).unwrap_or("");
+        if mode.is_empty() || mode == "default" {
+            o.insert("NetworkMode".into(), json!("bridge"));
+        }
+    }
+    if let Some(eps) = net
+        .get_mut("EndpointsConfig")
+        .and_then(Value::as_object_mut)
+    {
+        if let Some(v) = eps.remove("default") {
+            eps.entry("bridge").or_insert(v);
+        }
+    }
 }
 
 /// Docker's merge of the image's defaults into the container's Config.
