@@ -118,3 +118,83 @@ fn prepared_snapshot_mounts_with_whiteouts() {
     assert!(!snaps.has_layer(&layers[1]));
     assert!(!snaps.has_layer(&layers[0]));
 }
+
+#[test]
+fn commit_makes_an_image_of_a_containers_changes() {
+    if !require(is_root(), "overlay mounts need root") {
+        return;
+    }
+    let t = engine();
+    let base = tar_of(&[
+        dir("etc/"),
+        file("etc/keep", b"base"),
+        file("etc/drop", b"base"),
+    ]);
+    t.engine
+        .images()
+        .load(&mut &docker_archive(&[base], "base:1")[..], &mut |_| {})
+        .unwrap();
+    let layers = t.engine.images().layers("base:1").unwrap();
+    let snaps = &t.engine.store().snapshots;
+    let key = format!("commit-{}", std::process::id());
+    let mounts = snaps.prepare(&key, layers.last()).unwrap();
+    let target = t.dir.path().join("rootfs");
+    std::fs::create_dir(&target).unwrap();
+    {
+        let _m = mount(&mounts[0], &target);
+        std::fs::write(target.join("etc/new"), "made in the container").unwrap();
+        std::fs::remove_file(target.join("etc/drop")).unwrap();
+    }
+    let id = t
+        .engine
+        .images()
+        .commit(
+            "base:1",
+            &snaps.upper_dir(&key).unwrap(),
+            &berth_engine::image::CommitOptions {
+                reference: Some("committed:1".into()),
+                changes: vec!["CMD [\"/bin/true\"]".into()],
+                message: "my change".into(),
+                author: "me".into(),
+                created_by: "/bin/sh -c edit".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let d = t.engine.images().inspect("committed:1").unwrap();
+    assert_eq!(d.id, id);
+    assert_eq!(d.root_fs.layers.len(), 2);
+    assert_eq!(d.parent, t.engine.images().resolve("base:1").unwrap());
+    assert_eq!((d.comment.as_str(), d.author.as_str()), ("my change", "me"));
+    assert_eq!(
+        d.config.cmd.as_deref(),
+        Some(&["/bin/true".to_string()][..])
+    );
+    let read = |p: &str| t.engine.images().read_image_file("committed:1", p).unwrap();
+    assert_eq!(
+        read("etc/new").as_deref(),
+        Some(&b"made in the container"[..])
+    );
+    assert_eq!(read("etc/keep").as_deref(), Some(&b"base"[..]));
+    assert_eq!(
+        read("etc/drop"),
+        None,
+        "the deletion is a whiteout in the new layer"
+    );
+    let h = t.engine.images().history("committed:1").unwrap();
+    assert_eq!(h[0].created_by, "/bin/sh -c edit");
+    // The new image round trips through save and load with the same id.
+    let mut saved = Vec::new();
+    t.engine
+        .images()
+        .save(&["committed:1".into()], &mut saved)
+        .unwrap();
+    let other = engine();
+    other
+        .engine
+        .images()
+        .load(&mut &saved[..], &mut |_| {})
+        .unwrap();
+    assert_eq!(other.engine.images().resolve("committed:1").unwrap(), id);
+    snaps.remove(&key).unwrap();
+}

@@ -82,6 +82,7 @@ impl Images {
             config,
             layers: vec!["layer".into()],
             tags: tags.clone(),
+            parent: String::new(),
         };
         let result = self.commit_images(std::slice::from_ref(&img), &mut layers);
         drop(layers);

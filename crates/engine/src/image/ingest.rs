@@ -91,10 +91,16 @@ pub(crate) fn ingest_layer(
 /// config, where the layer comes from.
 pub(crate) struct NewImage {
     pub config: Vec<u8>,
-    /// Layer keys (into the ingested map), bottom first.
+    /// Layer keys (into the ingested map, or [`EXISTING`] + chain id for a
+    /// layer already in the store), bottom first.
     pub layers: Vec<String>,
     pub tags: Vec<Reference>,
+    /// The parent image id (commit), or empty.
+    pub parent: String,
 }
+
+/// Prefix of a layer key naming a layer the store already has.
+pub(crate) const EXISTING: &str = "existing-layer:";
 
 impl Images {
     /// Puts every layer of `images` in place and records them, with the
@@ -124,6 +130,25 @@ impl Images {
             let mut chains = Vec::new();
             let mut size = 0;
             for (want, key) in cfg.rootfs.diff_ids.iter().zip(&img.layers) {
+                if let Some(chain) = key.strip_prefix(EXISTING) {
+                    let rec = r.layer(chain)?.ok_or_else(|| {
+                        Error::Invalid(format!("layer {chain} is not in the store"))
+                    })?;
+                    let diff: Digest = rec
+                        .diff_id
+                        .parse()
+                        .map_err(|_| Error::Invalid(rec.diff_id.clone()))?;
+                    let want_chain = chain_id(parent.as_ref(), &diff);
+                    if rec.diff_id != *want || want_chain.to_string() != chain {
+                        return Err(Error::Invalid(format!(
+                            "layer {chain} does not match the image config"
+                        )));
+                    }
+                    size += rec.size;
+                    chains.push(chain.to_owned());
+                    parent = Some(want_chain);
+                    continue;
+                }
                 let layer = ingested
                     .get_mut(key)
                     .ok_or_else(|| Error::Invalid(format!("layer {key} is not in the archive")))?;
@@ -174,6 +199,7 @@ impl Images {
                         .as_ref()
                         .and_then(|c| c.labels.clone())
                         .unwrap_or_else(BTreeMap::new),
+                    parent: img.parent.clone(),
                     ..Default::default()
                 },
                 img,

@@ -500,6 +500,7 @@ fn docker_images(ar: &Archive) -> Result<Vec<NewImage>> {
             config,
             layers: m.layers.iter().map(|l| clean(l)).collect(),
             tags: parse_tags(&m.repo_tags.unwrap_or_default())?,
+            parent: String::new(),
         });
     }
     Ok(out)
@@ -570,6 +571,7 @@ fn oci_images(ar: &Archive) -> Result<Vec<NewImage>> {
             config: ar.file(&cfg_path)?.to_vec(),
             layers,
             tags,
+            parent: String::new(),
         });
     }
     if out.is_empty() {

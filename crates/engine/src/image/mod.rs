@@ -1,12 +1,14 @@
 //! The image service: list, inspect, history, tag, remove, prune, disk
 //! usage, and (in submodules) load, save and import.
 
+mod commit;
 pub mod config;
 mod import;
 mod ingest;
 mod load;
 mod save;
 
+pub use commit::CommitOptions;
 pub use import::ImportOptions;
 pub use load::{LoadProgress, Loaded};
 
