@@ -36,7 +36,9 @@
 //! Container rootfs: engine.store().snapshots.prepare(key, layers.last()) -> Vec<Mount> (overlay specs; the
 //!        caller mounts them), .upper_dir(key), .remove(key); spec::build(&config, &RunOptions, &read_file)
 //!        turns image config + options into an OCI spec (Docker's defaults, users from the image).
-//! Commit/build: berth_store::diff::write_overlay_diff(upper_dir, writer) -> DiffStats { diff_id, tar_size }
+//! Commit: engine.images().commit(parent_image, upper_dir, &CommitOptions { reference, config, changes,
+//!        message, author, created_by }) -> new image id (pause the container first).
+//! Build: berth_store::diff::write_overlay_diff(upper_dir, writer) -> DiffStats { diff_id, tar_size }
 //!        (a container's changes as a layer tar); berth_store::diff::write_dir_diff(old, new, writer).
 //! Layers: engine.store().layer_tar(&LayerRecord) -> the exact uncompressed tar of any stored layer.
 //! ```
