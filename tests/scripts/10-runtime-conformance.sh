@@ -14,7 +14,16 @@ HERE=tests/conformance/runtime-tools
 # shellcheck source=/dev/null
 source <(grep -E '^[a-z_]+=[0-9]+$' "$HERE/threshold")
 OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
+cleanup() {
+    rm -rf "$OUT"
+    # The suite's relative cgroupsPath tests make testdir/cgrouptest below the
+    # runtime's own cgroup; delete removes only the container's leaf (as runc).
+    local h
+    for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
+        rmdir "$h/testdir/cgrouptest" "$h/testdir" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
 
 RTV_NAME=berth RTV_RESULTS="$OUT/results" "$HERE/run.sh" "$RT" > "$OUT/log" 2>&1 || {
     tail -30 "$OUT/log" >&2
