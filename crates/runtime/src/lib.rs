@@ -34,6 +34,14 @@
 //!   nothing else is kept between calls, so any process may call `start`,
 //!   `kill`, `delete`… later.
 //!
+//! * Operations: [`Runtime::create`], [`Runtime::start`], [`Runtime::state`],
+//!   [`Runtime::kill`], [`Runtime::delete`], [`Runtime::exec`],
+//!   [`Runtime::pause`], [`Runtime::resume`], [`Runtime::update`],
+//!   [`Runtime::ps`], [`Runtime::list`]. Bad input (malformed config, missing
+//!   rootfs, unknown id, duplicate id, spec fields this runtime does not
+//!   implement) is an error naming the problem, and a failed create leaves
+//!   nothing behind.
+//!
 //! Errors are [`Error`], with [`Error::kind`] for exit codes and API status.
 #![forbid(unsafe_code)]
 
