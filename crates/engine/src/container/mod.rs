@@ -983,6 +983,8 @@ impl Containers {
             )
         })?;
         if let Some((code, msg)) = answer.error {
+            // The docker CLI picks run's exit code (127, 126) from these words.
+            let msg = msg.replace("no such executable file", "no such file or directory");
             let msg = format!("failed to create task for container: {msg}");
             return Err(match code {
                 berth_shim_proto::ErrorCode::Invalid | berth_shim_proto::ErrorCode::NotFound => {
