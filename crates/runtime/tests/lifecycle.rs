@@ -326,3 +326,43 @@ fn terminal_goes_to_the_console_socket() {
     assert!(text.contains("/dev/pts/0"), "{text}");
     assert!(text.contains("hello-tty"), "{text}");
 }
+
+#[test]
+fn run_forwards_signals_to_the_container() {
+    if !ready() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.config["process"]["args"] = json!([
+        "/bin/sh",
+        "-c",
+        "trap 'exit 3' TERM; echo ready; while :; do sleep 0.1; done"
+    ]);
+    b.write_config();
+    let id = b.id("sig");
+    let out = b.dir.path().join("sig.out");
+    let mut child = std::process::Command::new(common::bin())
+        .arg("--root")
+        .arg(b.state.path())
+        .args(["run", "--bundle", b.path().to_str().expect("utf8"), &id])
+        .stdout(std::fs::File::create(&out).expect("create"))
+        .spawn()
+        .expect("spawn run");
+    for _ in 0..200 {
+        if std::fs::read_to_string(&out).is_ok_and(|s| s.contains("ready")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("signal run");
+    let status = child.wait().expect("wait run");
+    assert_eq!(status.code(), Some(3));
+    assert!(
+        !b.state.path().join(&id).exists(),
+        "run deletes the container"
+    );
+}
