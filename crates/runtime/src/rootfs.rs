@@ -542,12 +542,14 @@ pub fn enter(plan: &Plan) -> Result<()> {
         // pivot_root(".", "."): the old root ends up stacked on the new
         // one, from where it is detached.
         pivot_root(".", ".").ctx(|| format!("pivot_root {}", root.display()))?;
-        // Keep the unmount of the old root from propagating to the host.
+        // Cut the old root off from every peer group: its unmount must not
+        // propagate anywhere, and a private tree is also the cheapest to
+        // detach.
         do_mount(
             NONE.map(Path::new),
             Path::new("."),
             None,
-            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            MsFlags::MS_PRIVATE | MsFlags::MS_REC,
             None,
         )?;
         // Detach until the rootfs itself is on top: whatever was mounted
