@@ -198,3 +198,39 @@ fn commit_makes_an_image_of_a_containers_changes() {
     assert_eq!(other.engine.images().resolve("committed:1").unwrap(), id);
     snaps.remove(&key).unwrap();
 }
+
+#[test]
+fn long_chains_mount_through_short_links() {
+    if !require(is_root(), "overlay mounts need root") {
+        return;
+    }
+    let t = engine();
+    let names: Vec<String> = (0..45).map(|i| format!("layer{i}")).collect();
+    let layers: Vec<Vec<u8>> = names
+        .iter()
+        .map(|n| tar_of(&[file(n, n.as_bytes())]))
+        .collect();
+    t.engine
+        .images()
+        .load(&mut &docker_archive(&layers, "tall:1")[..], &mut |_| {})
+        .unwrap();
+    let chain = t.engine.images().layers("tall:1").unwrap();
+    let snaps = &t.engine.store().snapshots;
+    let key = format!("tall-{}", std::process::id());
+    let mounts = snaps.prepare(&key, chain.last()).unwrap();
+    // Full paths would not fit in a page under this long test root.
+    assert!(
+        mounts[0].options[0].contains("/l/"),
+        "{:?}",
+        mounts[0].options
+    );
+    let target = t.dir.path().join("rootfs");
+    std::fs::create_dir(&target).unwrap();
+    {
+        let _m = mount(&mounts[0], &target);
+        for n in [&names[0], &names[22], &names[44]] {
+            assert_eq!(std::fs::read_to_string(target.join(n)).unwrap(), *n);
+        }
+    }
+    snaps.remove(&key).unwrap();
+}

@@ -49,6 +49,9 @@ pub enum Error {
     /// A name given to the store is not acceptable.
     #[error("invalid name {0:?}")]
     InvalidName(String),
+    /// A chain of layers too long for one overlay mount.
+    #[error("{0} layers do not fit in one overlay mount")]
+    TooManyLayers(usize),
 }
 
 impl Error {
@@ -62,6 +65,7 @@ impl Error {
             | Error::InvalidName(_) => ErrorKind::Invalid,
             Error::BlobNotFound(_) | Error::SnapshotNotFound(_) => ErrorKind::NotFound,
             Error::SnapshotExists(_) => ErrorKind::Conflict,
+            Error::TooManyLayers(_) => ErrorKind::Unsupported,
         }
     }
 

@@ -8,6 +8,8 @@
 //! content/ingest/                blobs being written
 //! snapshots/overlay/<chain>/fs   one unpacked layer per chain id
 //! snapshots/overlay/rw/<key>/    writable snapshots (fs = upper, work)
+//! snapshots/overlay/l/<12 hex>   short links to layers, for chains whose full
+//!                                lowerdir paths would not fit in a page
 //! meta.db                        images, refs, layers, snapshots
 //! ```
 //!
@@ -200,6 +202,56 @@ mod tests {
             store.commit(tx).unwrap();
         };
         snapshot::testsuite::run(&store.snapshots, &register);
+    }
+
+    #[test]
+    fn long_chains_mount_through_short_links() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path()).unwrap();
+        let mut chain: Vec<Digest> = Vec::new();
+        for i in 0..200u32 {
+            let staged = store.snapshots.stage().unwrap();
+            let id = Digest::of(&i.to_le_bytes());
+            store.snapshots.place(staged, &id).unwrap();
+            let mut tx = store.meta.write().unwrap();
+            tx.add_layer(&LayerRecord {
+                chain_id: id.to_string(),
+                diff_id: id.to_string(),
+                parent: chain.last().map(|p| p.to_string()),
+                blob: id.to_string(),
+                media_type: String::new(),
+                blob_size: 0,
+                tar_size: 0,
+                size: 0,
+                refs: 0,
+            })
+            .unwrap();
+            store.commit(tx).unwrap();
+            chain.push(id);
+        }
+        // 60 layers need the short links, and then fit.
+        let m = store.snapshots.prepare("long", Some(&chain[59])).unwrap();
+        let len: usize = m[0].options.iter().map(|o| o.len() + 1).sum();
+        assert!(len <= 4000, "{len}");
+        assert!(m[0].options[0].contains("/l/"));
+        store.snapshots.remove("long").unwrap();
+        // 200 do not: a clear error, and nothing prepared.
+        let err = store.snapshots.prepare("huge", chain.last()).unwrap_err();
+        assert!(matches!(err, Error::TooManyLayers(200)), "{err}");
+        assert!(store.snapshots.list().unwrap().is_empty());
+        // The links of removed layers go with them.
+        let mut tx = store.meta.write().unwrap();
+        tx.add_snapshot(&SnapshotRecord {
+            key: "pin".into(),
+            parent: Some(chain[199].to_string()),
+        })
+        .unwrap();
+        store.commit(tx).unwrap();
+        store.snapshots.remove("pin").unwrap();
+        let links = std::fs::read_dir(d.path().join("snapshots/overlay/l"))
+            .unwrap()
+            .count();
+        assert_eq!(links, 0);
     }
 
     #[test]

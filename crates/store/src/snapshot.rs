@@ -109,7 +109,9 @@ impl OverlaySnapshotter {
     /// `<data-root>/snapshots/overlay`), removing directories that no record
     /// accounts for: half-unpacked layers and leftovers of a crash.
     pub fn open(root: &Path, meta: Arc<Meta>) -> Result<Self> {
-        fs::create_dir_all(root.join("rw")).ctx(|| format!("create {}", root.display()))?;
+        for d in [root.join("rw"), root.join("l")] {
+            fs::create_dir_all(&d).ctx(|| format!("create {}", d.display()))?;
+        }
         let s = Self {
             root: root.to_owned(),
             meta,
@@ -131,14 +133,33 @@ impl OverlaySnapshotter {
             for ent in fs::read_dir(&dir).ctx(|| format!("read {}", dir.display()))? {
                 let ent = ent.ctx(|| format!("read {}", dir.display()))?;
                 let name = ent.file_name().to_string_lossy().into_owned();
-                if (dir == self.root && name == "rw") || keep.contains(&name) {
+                if (dir == self.root && (name == "rw" || name == "l")) || keep.contains(&name) {
                     continue;
                 }
                 tracing::info!(path = %ent.path().display(), "removing leftover snapshot directory");
                 remove_tree(&ent.path())?;
             }
         }
+        // Short links whose layer is gone.
+        let links = self.root.join("l");
+        for ent in fs::read_dir(&links).ctx(|| format!("read {}", links.display()))? {
+            let ent = ent.ctx(|| format!("read {}", links.display()))?;
+            if fs::metadata(ent.path()).is_err() {
+                let _ = fs::remove_file(ent.path());
+            }
+        }
         Ok(())
+    }
+
+    /// A short path to a layer's directory (`l/<12 hex>`, a symlink), so
+    /// that long chains fit in the one page the mount options may take.
+    fn short_link(&self, d: &Digest) -> Result<PathBuf> {
+        let link = self.root.join("l").join(&d.hex()[..12]);
+        match std::os::unix::fs::symlink(Path::new("..").join(d.hex()).join("fs"), &link) {
+            Ok(()) => Ok(link),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(link),
+            Err(e) => Err(Error::io(format!("symlink {}", link.display()), e)),
+        }
     }
 
     fn rw_dir(&self, key: &str) -> PathBuf {
@@ -156,7 +177,7 @@ impl OverlaySnapshotter {
             }]);
         };
         let r = self.meta.read()?;
-        let mut lowers = Vec::new();
+        let mut chain = Vec::new();
         let mut next = Some(parent.to_owned());
         while let Some(id) = next.take() {
             let rec = r
@@ -166,20 +187,45 @@ impl OverlaySnapshotter {
                 .chain_id
                 .parse()
                 .map_err(|_| Error::InvalidName(rec.chain_id.clone()))?;
-            lowers.push(self.layer_dir(&d).display().to_string());
+            chain.push(d);
             next = rec.parent;
+        }
+        let options = |lowers: Vec<String>| {
+            vec![
+                format!("lowerdir={}", lowers.join(":")),
+                format!("upperdir={}", upper.display()),
+                format!("workdir={}", dir.join("work").display()),
+            ]
+        };
+        let len = |o: &[String]| o.iter().map(|s| s.len() + 1).sum::<usize>();
+        let mut opts = options(
+            chain
+                .iter()
+                .map(|d| self.layer_dir(d).display().to_string())
+                .collect(),
+        );
+        if len(&opts) > MAX_MOUNT_DATA {
+            let short: Vec<String> = chain
+                .iter()
+                .map(|d| self.short_link(d).map(|p| p.display().to_string()))
+                .collect::<Result<_>>()?;
+            opts = options(short);
+            if len(&opts) > MAX_MOUNT_DATA {
+                return Err(Error::TooManyLayers(chain.len()));
+            }
         }
         Ok(vec![Mount {
             kind: "overlay".into(),
             source: "overlay".into(),
-            options: vec![
-                format!("lowerdir={}", lowers.join(":")),
-                format!("upperdir={}", upper.display()),
-                format!("workdir={}", dir.join("work").display()),
-            ],
+            options: opts,
         }])
     }
 }
+
+/// The mount options of an overlay must fit in one page with the
+/// separators and the terminating NUL; keep some room for flags the caller
+/// adds.
+const MAX_MOUNT_DATA: usize = 4000;
 
 fn remove_tree(p: &Path) -> Result<()> {
     match fs::remove_dir_all(p) {
@@ -285,7 +331,11 @@ impl Snapshotter for OverlaySnapshotter {
 
     fn remove_layers(&self, chain_ids: &[String]) {
         for id in chain_ids {
-            let dir = self.root.join(id.trim_start_matches("sha256:"));
+            let hex = id.trim_start_matches("sha256:");
+            if let Some(short) = hex.get(..12) {
+                let _ = fs::remove_file(self.root.join("l").join(short));
+            }
+            let dir = self.root.join(hex);
             if let Err(e) = remove_tree(&dir) {
                 // The startup cleanup retries what is left.
                 tracing::warn!(error = %e, "removing layer directory");
