@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod container;
+pub mod container_cfg;
 pub mod filters;
 pub mod image;
 pub mod network;

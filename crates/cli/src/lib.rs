@@ -104,6 +104,60 @@ pub enum Command {
     Info(cmd::system::InfoArgs),
     /// Get real time events from the server
     Events(cmd::system::EventsArgs),
+    /// Manage containers
+    #[command(subcommand, arg_required_else_help = true)]
+    Container(cmd::container::ContainerCommand),
+    /// Create and run a new container from an image
+    #[command(disable_help_flag = true)]
+    Run(cmd::run::RunArgs),
+    /// Create a new container
+    #[command(disable_help_flag = true)]
+    Create(cmd::run::CreateArgs),
+    /// Start one or more stopped containers
+    Start(cmd::container::StartArgs),
+    /// Stop one or more running containers
+    Stop(cmd::container::StopArgs),
+    /// Restart one or more containers
+    Restart(cmd::container::StopArgs),
+    /// Kill one or more running containers
+    Kill(cmd::container::KillArgs),
+    /// Pause all processes within one or more containers
+    Pause(cmd::container::NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(cmd::container::NamesArgs),
+    /// Remove one or more containers
+    Rm(cmd::container::RmArgs),
+    /// List containers
+    Ps(cmd::container::PsArgs),
+    /// Fetch the logs of a container
+    Logs(cmd::container::LogsArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(cmd::container::AttachArgs),
+    /// Execute a command in a running container
+    #[command(disable_help_flag = true)]
+    Exec(cmd::container::ExecArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(cmd::container::NamesArgs),
+    /// Rename a container
+    Rename(cmd::container::RenameArgs),
+    /// Return low-level information on berth objects
+    Inspect(cmd::container::InspectArgs),
+    /// Display the running processes of a container
+    Top(cmd::container::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(cmd::container::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(cmd::container::UpdateArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cmd::cp::CpArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(cmd::container::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(cmd::container::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(cmd::container::NameArg),
+    /// List port mappings or a specific mapping for the container
+    Port(cmd::container::PortArgs),
     /// Print a shell completion script (bash, zsh, fish)
     Completion {
         #[arg(value_enum)]
@@ -210,6 +264,7 @@ where
 }
 
 async fn dispatch(cli: Cli) -> Result<(), CliError> {
+    use cmd::container::{self, ContainerCommand};
     use cmd::{image, system};
     if let Command::Completion { shell } = cli.command {
         let mut c = Cli::command();
@@ -255,6 +310,31 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Version(a) => system::run_version(&mut app, a).await,
         Command::Info(a) => system::run_info(&app, a).await,
         Command::Events(a) => system::run_events(&app, a).await,
+        Command::Container(c) => container::run(&app, c).await,
+        Command::Run(a) => container::run(&app, ContainerCommand::Run(a)).await,
+        Command::Create(a) => container::run(&app, ContainerCommand::Create(a)).await,
+        Command::Start(a) => container::run(&app, ContainerCommand::Start(a)).await,
+        Command::Stop(a) => container::run(&app, ContainerCommand::Stop(a)).await,
+        Command::Restart(a) => container::run(&app, ContainerCommand::Restart(a)).await,
+        Command::Kill(a) => container::run(&app, ContainerCommand::Kill(a)).await,
+        Command::Pause(a) => container::run(&app, ContainerCommand::Pause(a)).await,
+        Command::Unpause(a) => container::run(&app, ContainerCommand::Unpause(a)).await,
+        Command::Rm(a) => container::run(&app, ContainerCommand::Rm(a)).await,
+        Command::Ps(a) => container::run(&app, ContainerCommand::Ls(a)).await,
+        Command::Logs(a) => container::run(&app, ContainerCommand::Logs(a)).await,
+        Command::Attach(a) => container::run(&app, ContainerCommand::Attach(a)).await,
+        Command::Exec(a) => container::run(&app, ContainerCommand::Exec(a)).await,
+        Command::Wait(a) => container::run(&app, ContainerCommand::Wait(a)).await,
+        Command::Rename(a) => container::run(&app, ContainerCommand::Rename(a)).await,
+        Command::Inspect(a) => container::run(&app, ContainerCommand::Inspect(a)).await,
+        Command::Top(a) => container::run(&app, ContainerCommand::Top(a)).await,
+        Command::Stats(a) => container::run(&app, ContainerCommand::Stats(a)).await,
+        Command::Update(a) => container::run(&app, ContainerCommand::Update(a)).await,
+        Command::Cp(a) => container::run(&app, ContainerCommand::Cp(a)).await,
+        Command::Export(a) => container::run(&app, ContainerCommand::Export(a)).await,
+        Command::Commit(a) => container::run(&app, ContainerCommand::Commit(a)).await,
+        Command::Diff(a) => container::run(&app, ContainerCommand::Diff(a)).await,
+        Command::Port(a) => container::run(&app, ContainerCommand::Port(a)).await,
         Command::Completion { .. } => Ok(()),
     }
 }

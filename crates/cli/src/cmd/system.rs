@@ -678,7 +678,7 @@ pub struct EventsArgs {
 
 /// The CLI's `GetTimestamp`: a duration is relative to now, anything else
 /// goes to the daemon as given.
-fn timestamp_arg(v: &str) -> String {
+pub(crate) fn timestamp_arg(v: &str) -> String {
     match parse_go_duration_nanos(v) {
         Some(d) => {
             let t = Timestamp::from_nanos(Timestamp::now().as_nanos() - d);
