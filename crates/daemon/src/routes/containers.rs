@@ -35,6 +35,8 @@ pub(crate) enum Ep {
     Attach(String),
     Resize(String),
     Rename(String),
+    Top(String),
+    Changes(String),
 }
 
 pub(crate) fn resolve(m: &Method, path: &str) -> Option<Ep> {
@@ -66,6 +68,8 @@ pub(crate) fn resolve(m: &Method, path: &str) -> Option<Ep> {
         ("POST", "attach") => Ep::Attach(id),
         ("POST", "resize") => Ep::Resize(id),
         ("POST", "rename") => Ep::Rename(id),
+        ("GET", "top") => Ep::Top(id),
+        ("GET", "changes") => Ep::Changes(id),
         _ => return None,
     })
 }
@@ -215,7 +219,10 @@ pub(crate) async fn serve<B: Backend>(
             // Headers go out now; the answer when the condition holds.
             let (tx, body) = Body::channel();
             tokio::task::spawn_blocking(move || {
-                let r = waiter.wait();
+                // Gives up when the client (or the daemon) goes away.
+                let Some(r) = waiter.wait_while(|| !tx.is_closed()) else {
+                    return;
+                };
                 let error = r.error.map(|m| json!({"Message": m}));
                 let mut line =
                     serde_json::to_vec(&json!({"StatusCode": r.status_code, "Error": error}))
@@ -236,6 +243,19 @@ pub(crate) async fn serve<B: Backend>(
             Ok(empty(StatusCode::NO_CONTENT))
         }
         Ep::Logs(id) => logs(ctx, id, &req).await,
+        Ep::Top(id) => {
+            let args = req.q("ps_args").unwrap_or("").to_owned();
+            let v = ctx
+                .blocking(move |b| containers(b)?.top(&id, &args).map_err(api))
+                .await?;
+            json(StatusCode::OK, &v)
+        }
+        Ep::Changes(id) => {
+            let v = ctx
+                .blocking(move |b| containers(b)?.changes(&id).map_err(api))
+                .await?;
+            json(StatusCode::OK, &v)
+        }
         Ep::Attach(id) => attach(ctx, id, req).await,
         Ep::Resize(id) => {
             let h = q_i64(&req, "h")?.unwrap_or(0);
@@ -409,15 +429,21 @@ pub(crate) fn hijack(
                 return;
             }
         };
-        // A container that has not started yet connects at its start.
-        let s = match tokio::task::spawn_blocking(move || h.wait()).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
+        // A container that has not started yet connects at its start;
+        // the blocking wait ends too if this task is dropped.
+        let alive = std::sync::Arc::new(());
+        let weak = std::sync::Arc::downgrade(&alive);
+        let s = match tokio::task::spawn_blocking(move || h.wait_while(|| weak.strong_count() > 0))
+            .await
+        {
+            Ok(Some(Ok(s))) => s,
+            Ok(Some(Err(e))) => {
                 tracing::debug!("attach: {e}");
                 return;
             }
-            Err(_) => return,
+            _ => return,
         };
+        drop(alive);
         let AttachStream { sock, pending, .. } = s;
         let shim = match sock
             .set_nonblocking(true)

@@ -20,6 +20,7 @@
 //! ```
 
 mod exec;
+mod fs;
 mod logs;
 mod names;
 pub mod spec;
@@ -193,11 +194,26 @@ impl AttachHandle {
 
     /// Block until the stream is connected (or the container went away).
     pub fn wait(self) -> Result<AttachStream> {
-        self.rx.recv().unwrap_or_else(|_| {
-            Err(Error::Conflict(
-                "the container was removed before it started".into(),
-            ))
-        })
+        self.wait_while(|| true)
+            .unwrap_or_else(|| Err(Error::Conflict("attach cancelled".into())))
+    }
+
+    /// As [`AttachHandle::wait`], giving up (`None`) once `go_on` says so
+    /// (checked every 200 ms), so a caller that went away frees the thread.
+    pub fn wait_while(self, go_on: impl Fn() -> bool) -> Option<Result<AttachStream>> {
+        use std::sync::mpsc::RecvTimeoutError;
+        loop {
+            match self.rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(r) => return Some(r),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Some(Err(Error::Conflict(
+                        "the container was removed before it started".into(),
+                    )))
+                }
+                Err(RecvTimeoutError::Timeout) if go_on() => {}
+                Err(RecvTimeoutError::Timeout) => return None,
+            }
+        }
     }
 }
 
@@ -1344,6 +1360,15 @@ impl Containers {
 impl Waiter {
     /// Block until the condition holds.
     pub fn wait(self) -> WaitResult {
+        self.wait_while(|| true).unwrap_or(WaitResult {
+            status_code: -1,
+            error: Some("wait cancelled".into()),
+        })
+    }
+
+    /// As [`Waiter::wait`], giving up (`None`) once `go_on` says so
+    /// (checked every 200 ms), so a client that went away frees the thread.
+    pub fn wait_while(self, go_on: impl Fn() -> bool) -> Option<WaitResult> {
         let inner = &self.inner;
         let mut t = inner.lock();
         loop {
@@ -1355,10 +1380,10 @@ impl Waiter {
                         .rev()
                         .find(|(id, _)| *id == self.id)
                         .map_or(0, |(_, c)| *c);
-                    return WaitResult {
+                    return Some(WaitResult {
                         status_code: code,
                         error: None,
-                    };
+                    });
                 }
                 Some(e) => {
                     let done = match self.cond {
@@ -1370,14 +1395,21 @@ impl Waiter {
                     };
                     if done {
                         let s = &e.rec.state;
-                        return WaitResult {
+                        return Some(WaitResult {
                             status_code: s.exit_code.into(),
                             error: (!s.error.is_empty()).then(|| s.error.clone()),
-                        };
+                        });
                     }
                 }
             }
-            t = inner.changed.wait(t).unwrap_or_else(|p| p.into_inner());
+            if !go_on() {
+                return None;
+            }
+            t = inner
+                .changed
+                .wait_timeout(t, Duration::from_millis(200))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
         }
     }
 }

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Containers: berth (berthd + berth-shim) against docker (dockerd from
+# Debian, containerd-shim) and podman, each with private state, in one run
+# (issue 4, acceptance 4). The same docker CLI drives berthd and dockerd, so
+# the difference is the engine's. Measures:
+#   - `run --rm busybox true`, and the bare runtime (`berth-runtime run`
+#     of the same bundle) as the floor;
+#   - create + start + rm of a detached `sleep` container;
+#   - `exec <running container> true`;
+#   - density: N `sleep` containers started; time to start them all,
+#     shim PSS per container (from /proc/<pid>/smaps_rollup), system
+#     memory delta per container, berthd RSS idle and with N, `ps` time.
+#
+#   bench/containers/run.sh [RUNS]      (default 10; DENSITY=N, default 100)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../../tests/scripts/lib/common.sh"
+RUNS=${1:-10}
+DENSITY=${DENSITY:-100}
+
+BERTHD=$BERTH_BIN_DIR/berthd
+[ -x "$BERTHD" ] && [ -x "$BERTH_BIN_DIR/berth-shim" ] || fail "berthd and berth-shim are not built in $BERTH_BIN_DIR (cargo build --release)"
+require_tools dockerd hyperfine jq runc
+
+T=$(mktemp -d /tmp/berth-bench-ctr.XXXXXX)
+PIDS=()
+cleanup() {
+  set +e
+  for s in "$T"/berth-exec/shims/*/state.json; do
+    [ -f "$s" ] || continue
+    for p in $(jq -r '.pid, .shim_pid' "$s"); do [ "$p" -gt 0 ] && kill -KILL "$p" 2>/dev/null; done
+  done
+  [ -n "${PODMAN_USED:-}" ] && podman_cli rm -af >/dev/null 2>&1 && podman_cli system reset -f >/dev/null 2>&1
+  [ -n "${DOCKER_USED:-}" ] && $D rm -f $($D ps -aq) >/dev/null 2>&1
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do for _ in $(seq 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; kill -KILL "$p" 2>/dev/null; done
+  grep -F " $T/" /proc/self/mountinfo | cut -d' ' -f5 | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  rm -rf --one-file-system "$T"
+}
+trap cleanup EXIT
+
+wait_for() {
+  local i
+  for i in $(seq 600); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
+podman_cli() {
+  podman --root "$T/podman/root" --runroot "$T/podman/run" --tmpdir "$T/podman/tmp" \
+    --cgroup-manager cgroupfs --events-backend file --runtime runc "$@"
+}
+mem_available_kib() { awk '/MemAvailable/ {print $2}' /proc/meminfo; }
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+make_rootfs_tar "$T/rootfs.tar"
+
+"$BERTHD" -H "unix://$T/berth.sock" --data-root "$T/berth" --exec-root "$T/berth-exec" \
+  > "$T/berthd.log" 2>&1 < /dev/null &
+BERTHD_PID=$!
+PIDS+=("$BERTHD_PID")
+mkdir -p "$T/docker-client"
+B="env DOCKER_HOST=unix://$T/berth.sock DOCKER_CONFIG=$T/docker-client /usr/bin/docker"
+wait_for $B version || { cat "$T/berthd.log" >&2; fail "berthd did not start"; }
+$B import -c 'CMD ["sh"]' "$T/rootfs.tar" busybox:latest > /dev/null
+
+echo '{}' > "$T/daemon.json"
+dockerd --config-file "$T/daemon.json" --data-root "$T/docker" --exec-root "$T/docker-exec" \
+  --pidfile "$T/dockerd.pid" -H "unix://$T/docker.sock" \
+  --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
+  > "$T/dockerd.log" 2>&1 < /dev/null &
+PIDS+=($!)
+D="env DOCKER_HOST=unix://$T/docker.sock DOCKER_CONFIG=$T/docker-client /usr/bin/docker"
+wait_for $D version || { tail -20 "$T/dockerd.log" >&2; fail "dockerd did not start"; }
+DOCKER_USED=1
+$D import -c 'CMD ["sh"]' "$T/rootfs.tar" busybox:latest > /dev/null
+
+HAVE_PODMAN=
+if command -v podman >/dev/null; then
+  mkdir -p "$T/podman"/{root,run,tmp}
+  PODMAN_USED=1
+  podman_cli import -c 'CMD ["sh"]' "$T/rootfs.tar" busybox:latest > /dev/null && HAVE_PODMAN=1
+fi
+
+# The bare runtime: the same container without an engine.
+make_bundle "$T/bundle" true
+RT=$BERTH_BIN_DIR/berth-runtime
+[ -x "$RT" ] || RT=$(command -v runc)
+RT_NAME=$(basename "$RT")
+
+hf() {
+  local name=$1; shift
+  log "hyperfine: $name (load $(cut -d' ' -f1-3 /proc/loadavg))"
+  hyperfine --style basic --export-json "$T/$name.json" "$@" >&2
+}
+
+NET="--network none"
+run_args=(-n berth "$B run --rm $NET busybox true" -n docker "$D run --rm $NET busybox true")
+[ -n "$HAVE_PODMAN" ] && run_args+=(-n podman "podman --root $T/podman/root --runroot $T/podman/run --tmpdir $T/podman/tmp --cgroup-manager cgroupfs --events-backend file --runtime runc run --rm $NET busybox true")
+run_args+=(-n "$RT_NAME-run" "$RT --root $T/rt run --bundle $T/bundle bench-$$")
+hf run --warmup 2 --runs "$RUNS" "${run_args[@]}"
+
+hf lifecycle --warmup 2 --runs "$RUNS" \
+  -n berth "c=\$($B create $NET busybox sleep 100) && $B start \$c >/dev/null && $B rm -f \$c >/dev/null" \
+  -n docker "c=\$($D create $NET busybox sleep 100) && $D start \$c >/dev/null && $D rm -f \$c >/dev/null"
+
+$B run -d --name ex $NET busybox sleep 100000 > /dev/null
+$D run -d --name ex $NET busybox sleep 100000 > /dev/null
+hf exec --warmup 3 --runs $((RUNS * 2)) -n berth "$B exec ex true" -n docker "$D exec ex true"
+$B rm -f ex > /dev/null
+$D rm -f ex > /dev/null
+
+# ------------------------------------------------------------ density (berth)
+sync; sleep 1
+idle_rss=$(rss_kib "$BERTHD_PID")
+mem0=$(mem_available_kib)
+start=$(date +%s.%N)
+for i in $(seq "$DENSITY"); do $B run -d $NET busybox sleep 100000 > /dev/null; done
+elapsed=$(echo "$(date +%s.%N) - $start" | bc)
+sleep 2
+mem1=$(mem_available_kib)
+busy_rss=$(rss_kib "$BERTHD_PID")
+pss_total=0; n=0
+for s in "$T"/berth-exec/shims/*/state.json; do
+  p=$(jq -r .shim_pid "$s")
+  kb=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+  pss_total=$((pss_total + kb)); n=$((n + 1))
+done
+one_shim=$(jq -r .shim_pid "$(ls "$T"/berth-exec/shims/*/state.json | head -1)")
+priv_dirty=$(awk '/^Private_Dirty:/ {print $2}' "/proc/$one_shim/smaps_rollup")
+hf ps --warmup 2 --runs "$RUNS" -n "berth-ps-$DENSITY" "$B ps -q"
+log "removing the $DENSITY berth containers"
+$B rm -f $($B ps -aq) > /dev/null
+
+echo
+echo "== containers benchmark, $RUNS runs (median ms) =="
+printf '%-12s %10s %10s %10s %10s\n' what berth docker podman bare
+for what in run lifecycle exec; do
+  b=$(jq -r '.results[] | select(.command=="berth") | .median * 1000' "$T/$what.json")
+  d=$(jq -r '.results[] | select(.command=="docker") | .median * 1000' "$T/$what.json")
+  p=$(jq -r '.results[] | select(.command=="podman") | .median * 1000' "$T/$what.json")
+  r=$(jq -r ".results[] | select(.command==\"$RT_NAME-run\") | .median * 1000" "$T/$what.json")
+  printf '%-12s %10.1f %10.1f %10s %10s\n' "$what" "$b" "$d" "${p:--}" "${r:--}"
+done
+run_b=$(jq -r '.results[] | select(.command=="berth") | .median' "$T/run.json")
+run_d=$(jq -r '.results[] | select(.command=="docker") | .median' "$T/run.json")
+run_r=$(jq -r ".results[] | select(.command==\"$RT_NAME-run\") | .median" "$T/run.json")
+echo "run: berth/docker = $(echo "scale=3; $run_b / $run_d" | bc)  (target <= 0.15); berth/$RT_NAME-run = $(echo "scale=2; $run_b / $run_r" | bc) (target <= 2)"
+echo "density: $DENSITY containers started in ${elapsed}s; shim PSS $(( pss_total / n )) KiB per container (one shim: Private_Dirty ${priv_dirty} KiB);" \
+  "MemAvailable delta $(( (mem0 - mem1) / DENSITY )) KiB per container; berthd RSS ${idle_rss} KiB idle, ${busy_rss} KiB with $DENSITY;" \
+  "ps with $DENSITY: $(jq -r '.results[0].median * 1000' "$T/ps.json") ms"
