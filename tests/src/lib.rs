@@ -1,6 +1,8 @@
 //! Helpers shared by the process-level tests.
 #![forbid(unsafe_code)]
 
+pub mod daemon;
+
 use std::path::{Path, PathBuf};
 
 pub use berth_base::testenv::{have_program, in_ci, is_root, require};

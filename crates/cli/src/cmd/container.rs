@@ -751,6 +751,7 @@ pub async fn run_exec(app: &App, a: ExecArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let keys = stream::detach_keys(&a.detach_keys)?;
+    // A process that cannot start: 126, as docker's exec.
     let (_, io) = app
         .client
         .upgrade(
@@ -760,7 +761,11 @@ pub async fn run_exec(app: &App, a: ExecArgs) -> Result<(), CliError> {
             body,
             &json_ct,
         )
-        .await?;
+        .await
+        .map_err(|e| CliError {
+            code: 126,
+            message: e.to_string(),
+        })?;
     let raw = if a.tty && a.interactive {
         RawMode::enable()?
     } else {

@@ -750,8 +750,8 @@ fn start_failure(e: ClientError) -> CliError {
     let msg = e.to_string();
     let lower = msg.to_lowercase();
     let code = if lower.contains("executable file not found")
+        || lower.contains("no such executable")
         || lower.contains("no such file or directory")
-        || lower.contains("not found")
     {
         127
     } else if lower.contains("permission denied") || lower.contains("cannot execute") {
