@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# berth's container commands against its own berthd (issue 4, acceptance 1
+# with berth): run with output and exit codes, -d + logs -f, exec (and
+# exec -it through a pty), stop/kill/restart, pause/unpause, --rm, inspect
+# fields, ps, detach keys. Runs a private berthd and removes everything on
+# exit.
+set -euo pipefail
+# shellcheck source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
+
+BIN=$BERTH_BIN_DIR
+for b in berthd berth berth-shim; do
+  [ -x "$BIN/$b" ] || fail "45-berth-containers: $BIN/$b is not built"
+done
+require_tools curl script jq
+
+# Short: the shims' sockets live under the exec root (107-byte limit).
+WORK=$(mktemp -d "/tmp/b45-$$-XXX")
+PID=
+cleanup() {
+  if [ -n "$PID" ]; then
+    "$BIN/berth" rm -f $("$BIN/berth" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+    kill -TERM "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+SOCK=$WORK/berth.sock
+echo '{}' > "$WORK/daemon.json"
+"$BIN/berthd" -H "unix://$SOCK" --data-root "$WORK/data" --exec-root "$WORK/exec" \
+  --config-file "$WORK/daemon.json" 2> "$WORK/berthd.log" &
+PID=$!
+for _ in $(seq 1 2000); do
+  curl -sf -o /dev/null --unix-socket "$SOCK" http://berth/_ping 2>/dev/null && break
+  sleep 0.005
+done
+export BERTH_HOST=unix://$SOCK
+berth() { "$BIN/berth" "$@"; }
+die() { echo "45-berth-containers: FAIL: $*" >&2; tail -20 "$WORK/berthd.log" >&2; exit 1; }
+expect() { [ "$1" = "$2" ] || die "$3: got '$1', want '$2'"; }
+# rc CMD... : the exit code of CMD, without tripping set -e.
+rc() { local r=0; "$@" > "$WORK/out" 2> "$WORK/err" || r=$?; echo "$r"; }
+
+make_rootfs_tar "$WORK/rootfs.tar"
+berth import "$WORK/rootfs.tar" busybox:latest > /dev/null
+
+log "run: output, stderr and exit codes"
+expect "$(berth run --rm busybox echo hi)" "hi" "run echo"
+expect "$(rc berth run --rm busybox sh -c 'echo out; echo err >&2; exit 3')" 3 "exit code"
+expect "$(cat "$WORK/out")/$(cat "$WORK/err")" "out/err" "stdout/stderr split"
+expect "$(rc berth run --rm busybox /no/such)" 127 "missing command"
+expect "$(rc berth run --rm no-such-image)" 125 "missing image"
+head -1 "$WORK/err" | grep -q "^Unable to find image 'no-such-image:latest' locally$" ||
+  die "no 'Unable to find image' line: $(cat "$WORK/err")"
+expect "$(rc berth run --memory nonsense busybox true)" 125 "bad flag value"
+expect "$(echo piped | berth run --rm -i busybox cat)" "piped" "run -i"
+expect "$(berth ps -aq | wc -l)" 0 "--rm removed the containers"
+
+log "run -d, logs -f, exec"
+id=$(berth run -d --name web -e GREETING=hello -l tier=front busybox \
+  sh -c 'echo $GREETING; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done')
+expect "${#id}" 64 "run -d prints the id"
+timeout 2 "$BIN/berth" logs -f web > "$WORK/follow" || true
+head -1 "$WORK/follow" | grep -qx hello || die "logs -f: $(head -3 "$WORK/follow")"
+grep -q '^tick 3$' "$WORK/follow" || die "logs -f did not follow: $(cat "$WORK/follow")"
+expect "$(berth logs --tail 1 web | grep -c tick)" 1 "logs --tail 1"
+expect "$(berth exec web sh -c 'echo $GREETING')" "hello" "exec sees the env"
+expect "$(rc berth exec web sh -c 'exit 9')" 9 "exec exit code"
+expect "$(berth exec -w /tmp -u nobody web sh -c 'pwd; id -u')" "$(printf '/tmp\n65534')" "exec -w -u"
+out=$(script -qec "$BIN/berth exec -it web sh -c 'tty; exit 4'" /dev/null) && r=0 || r=$?
+expect "$r" 4 "exec -it exit code"
+grep -q /dev/pts/ <<< "$out" || die "exec -it has no tty: $out"
+
+log "ps and inspect"
+expect "$(berth ps --format '{{.Names}} {{.Image}} {{.State}} {{.Labels}}')" \
+  "web busybox running tier=front" "ps --format"
+expect "$(berth ps --filter name=web -q)" "${id:0:12}" "ps --filter -q"
+expect "$(berth inspect -f '{{.Name}} {{.State.Running}} {{.Config.Image}} {{index .Config.Labels "tier"}}' web)" \
+  "/web true busybox front" "inspect fields"
+expect "$(berth inspect --type container -f '{{.HostConfig.RestartPolicy.Name}}' web)" "no" "HostConfig"
+berth inspect web | jq -e '.[0] | .State and .Config and .HostConfig and .Mounts and .NetworkSettings' \
+  > /dev/null || die "inspect lacks docker's top-level fields"
+
+log "pause, unpause, stop, restart, kill, wait"
+berth pause web > /dev/null
+expect "$(berth inspect -f '{{.State.Status}}' web)" paused "pause"
+berth unpause web > /dev/null
+expect "$(berth inspect -f '{{.State.Status}}' web)" running "unpause"
+expect "$(berth stop -t 1 web)" web "stop prints the name"
+expect "$(berth inspect -f '{{.State.Status}} {{.State.ExitCode}}' web)" "exited 137" "stop (sh ignores TERM)"
+berth restart -t 1 web > /dev/null
+expect "$(berth inspect -f '{{.State.Running}}' web)" true "restart"
+berth kill -s KILL web > /dev/null
+expect "$(berth wait web)" 137 "wait after kill"
+expect "$(berth ps -a --format '{{.Names}} {{.State}}')" "web exited" "ps -a"
+expect "$(berth rm web)" web "rm"
+expect "$(rc berth rm web)" 1 "rm of a gone container"
+
+log "run -it through a pty: resize, exit code, detach keys"
+out=$( (sleep 1; printf 'stty size; exit 5\r'; sleep 1) |
+  script -qec "stty rows 30 cols 100; $BIN/berth run -it --rm busybox sh" /dev/null) && r=0 || r=$?
+expect "$r" 5 "run -it exit code"
+grep -q '30 100' <<< "$out" || die "run -it size: $out"
+(sleep 1; printf 'echo hi\r'; sleep 0.5; printf '\020\021'; sleep 1) |
+  script -qec "$BIN/berth run -it --name det busybox sh" /dev/null > /dev/null && r=0 || r=$?
+expect "$r" 0 "detach exits 0"
+expect "$(berth inspect -f '{{.State.Running}}' det)" true "detached container keeps running"
+berth rm -f det > /dev/null
+
+log "45-berth-containers: OK"
