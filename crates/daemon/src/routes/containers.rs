@@ -37,6 +37,8 @@ pub(crate) enum Ep {
     Rename(String),
     Top(String),
     Changes(String),
+    Stats(String),
+    Update(String),
 }
 
 pub(crate) fn resolve(m: &Method, path: &str) -> Option<Ep> {
@@ -70,6 +72,8 @@ pub(crate) fn resolve(m: &Method, path: &str) -> Option<Ep> {
         ("POST", "rename") => Ep::Rename(id),
         ("GET", "top") => Ep::Top(id),
         ("GET", "changes") => Ep::Changes(id),
+        ("GET", "stats") => Ep::Stats(id),
+        ("POST", "update") => Ep::Update(id),
         _ => return None,
     })
 }
@@ -250,6 +254,14 @@ pub(crate) async fn serve<B: Backend>(
                 .await?;
             json(StatusCode::OK, &v)
         }
+        Ep::Stats(id) => stats(ctx, id, &req).await,
+        Ep::Update(id) => {
+            let body = body_json(req).await?;
+            let w = ctx
+                .blocking(move |b| containers(b)?.update(&id, &body).map_err(api))
+                .await?;
+            json(StatusCode::OK, &json!({"Warnings": w}))
+        }
         Ep::Changes(id) => {
             let v = ctx
                 .blocking(move |b| containers(b)?.changes(&id).map_err(api))
@@ -275,6 +287,46 @@ pub(crate) async fn serve<B: Backend>(
             Ok(empty(StatusCode::NO_CONTENT))
         }
     }
+}
+
+/// `GET /containers/{id}/stats`: one sample (`stream=false`, with the
+/// previous one a second before for CPU rates, as dockerd), or one a
+/// second until the client leaves.
+async fn stats<B: Backend>(ctx: &Ctx<B>, id: String, req: &Req) -> Result<Response, ApiError> {
+    let stream = req
+        .q("stream")
+        .is_none_or(berth_api_types::query::parse_bool);
+    let one_shot = req.q_bool("one-shot");
+    let id2 = id.clone();
+    let first = ctx
+        .blocking(move |b| containers(b)?.stats(&id2, None).map_err(api))
+        .await?;
+    let (tx, body) = Body::channel();
+    let b = std::sync::Arc::clone(&ctx.backend);
+    tokio::task::spawn_blocking(move || {
+        let Ok(c) = containers(&*b) else { return };
+        let mut prev = first;
+        let send = |v: &serde_json::Value| {
+            let mut line = serde_json::to_vec(v).unwrap_or_default();
+            line.push(b'\n');
+            tx.blocking_send(Ok(Bytes::from(line))).is_ok()
+        };
+        if one_shot {
+            let _ = send(&prev);
+            return;
+        }
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            let Ok(next) = c.stats(&id, Some(&prev)) else {
+                return;
+            };
+            if !send(&next) || !stream {
+                return;
+            }
+            prev = next;
+        }
+    });
+    Ok(streaming("application/json", body))
 }
 
 /// Content type of a stdio stream.

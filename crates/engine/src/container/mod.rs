@@ -21,6 +21,7 @@
 
 mod exec;
 mod fs;
+mod stats;
 mod logs;
 mod names;
 pub mod spec;
