@@ -92,9 +92,9 @@ fn containers<B: Backend>(b: &B) -> Result<&Containers, ApiError> {
     b.containers()
 }
 
-async fn body_json(req: Req) -> Result<serde_json::Value, ApiError> {
-    let bytes = req
-        .body
+/// A JSON request body (an empty one reads as `{}`).
+pub(crate) async fn body_json(body: crate::body::InBody) -> Result<serde_json::Value, ApiError> {
+    let bytes = body
         .collect()
         .await
         .map_err(|e| ApiError::invalid(format!("read body: {e}")))?
@@ -155,7 +155,7 @@ pub(crate) async fn serve<B: Backend>(
         }
         Ep::Create => {
             let name = req.q("name").map(str::to_owned);
-            let body = body_json(req).await?;
+            let body = body_json(req.body).await?;
             let c = ctx
                 .blocking(move |b| containers(b)?.create(name.as_deref(), &body).map_err(api))
                 .await?;
@@ -256,7 +256,7 @@ pub(crate) async fn serve<B: Backend>(
         }
         Ep::Stats(id) => stats(ctx, id, &req).await,
         Ep::Update(id) => {
-            let body = body_json(req).await?;
+            let body = body_json(req.body).await?;
             let w = ctx
                 .blocking(move |b| containers(b)?.update(&id, &body).map_err(api))
                 .await?;

@@ -3,9 +3,8 @@
 
 use crate::error::ApiError;
 use crate::router::{empty, json, Ctx, Req, Response};
-use crate::routes::containers::{api, detach_keys, hijack};
+use crate::routes::containers::{api, body_json, detach_keys, hijack};
 use crate::service::Backend;
-use http_body_util::BodyExt;
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
@@ -35,18 +34,6 @@ pub(crate) fn resolve(m: &Method, path: &str) -> Option<Ep> {
         ("GET", "json") => Ep::Inspect(id),
         _ => return None,
     })
-}
-
-async fn body_json(body: crate::body::InBody) -> Result<serde_json::Value, ApiError> {
-    let bytes = body
-        .collect()
-        .await
-        .map_err(|e| ApiError::invalid(format!("read body: {e}")))?
-        .to_bytes();
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
-    }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))
 }
 
 pub(crate) async fn serve<B: Backend>(
