@@ -261,13 +261,11 @@ fn ps_row(c: &ContainerSummary, trunc: bool) -> Value {
     } else {
         c.image.clone()
     };
-    let size = match (c.size_rw, c.size_root_fs) {
-        (Some(rw), Some(root)) => format!(
-            "{} (virtual {})",
-            human_size_prec(rw as f64, 3),
-            human_size_prec(root as f64, 3)
-        ),
-        _ => String::new(),
+    // docker's: the rw size, and the virtual size when there is one.
+    let rw = human_size_prec(c.size_rw.unwrap_or(0) as f64, 3);
+    let size = match c.size_root_fs.filter(|r| *r > 0) {
+        Some(root) => format!("{rw} (virtual {})", human_size_prec(root as f64, 3)),
+        None => rw,
     };
     let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mounts: Vec<String> = c
@@ -689,7 +687,8 @@ pub struct ExecArgs {
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
     /// CONTAINER COMMAND [ARG...]
-    #[arg(required = true, num_args = 2.., trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(required = true, num_args = 2.., trailing_var_arg = true, allow_hyphen_values = true,
+          value_name = "CONTAINER COMMAND [ARG...]")]
     pub args: Vec<String>,
 }
 
@@ -1012,8 +1011,9 @@ fn stats_row(name: &str, id: &str, s: &Value, trunc: bool) -> Value {
     ])
 }
 
-/// `docker stats`: one sample per container; without `--no-stream` the
-/// table is redrawn every second until interrupted.
+/// `docker stats`: a stats stream per container (one sample each with
+/// `--no-stream`); the table is redrawn every second from the latest
+/// samples until interrupted.
 pub async fn run_stats(app: &App, a: StatsArgs) -> Result<(), CliError> {
     let format = a
         .format
@@ -1023,45 +1023,87 @@ pub async fn run_stats(app: &App, a: StatsArgs) -> Result<(), CliError> {
             "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}".into()
         });
     let fmt = RowFormat::new(&format, STATS_HEADERS)?;
-    loop {
-        let names: Vec<String> = if a.containers.is_empty() {
-            let q = if a.all {
-                vec![("all", "1".to_owned())]
-            } else {
-                vec![]
-            };
-            let list: Vec<ContainerSummary> = app.client.get_json("/containers/json", &q).await?;
-            list.into_iter().map(|c| c.id).collect()
+    let names: Vec<String> = if a.containers.is_empty() {
+        let q = if a.all {
+            vec![("all", "1".to_owned())]
         } else {
-            a.containers.clone()
+            vec![]
         };
-        let mut rows = Vec::new();
-        let mut errors = Vec::new();
-        for n in &names {
-            let q = [("stream", "0".to_owned())];
-            match app
-                .client
-                .get_json::<Value>(&format!("/containers/{n}/stats"), &q)
-                .await
-            {
-                Ok(s) => {
-                    let id = s["id"].as_str().unwrap_or(n).to_owned();
-                    let name = s["name"].as_str().unwrap_or(n).to_owned();
-                    rows.push(stats_row(&name, &id, &s, !a.no_trunc));
+        let list: Vec<ContainerSummary> = app.client.get_json("/containers/json", &q).await?;
+        list.into_iter().map(|c| c.id).collect()
+    } else {
+        a.containers.clone()
+    };
+    type Latest = std::sync::Arc<std::sync::Mutex<Vec<Option<Value>>>>;
+    let latest: Latest = std::sync::Arc::new(std::sync::Mutex::new(vec![None; names.len()]));
+    let mut tasks = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        let client = app.client.clone();
+        let latest = std::sync::Arc::clone(&latest);
+        let path = format!("/containers/{n}/stats");
+        let stream = if a.no_stream { "0" } else { "1" };
+        tasks.push(tokio::spawn(async move {
+            let resp = client
+                .request(
+                    Method::GET,
+                    &path,
+                    &[("stream", stream.to_owned())],
+                    ReqBody::Empty,
+                    &[],
+                )
+                .await?;
+            berth_client::for_each_json_line(resp, |v: Value| {
+                if let Ok(mut l) = latest.lock() {
+                    l[i] = Some(v);
                 }
+                Ok(())
+            })
+            .await
+        }));
+    }
+    let render = |latest: &Latest| -> Result<String, CliError> {
+        let samples = latest
+            .lock()
+            .map_err(|_| CliError::new("stats: a reader panicked"))?
+            .clone();
+        let rows: Vec<Value> = names
+            .iter()
+            .zip(samples)
+            .filter_map(|(n, s)| {
+                let s = s?;
+                let id = s["id"].as_str().unwrap_or(n).to_owned();
+                let name = s["name"].as_str().unwrap_or(n).to_owned();
+                Some(stats_row(&name, &id, &s, !a.no_trunc))
+            })
+            .collect();
+        Ok(fmt.render(&rows)?)
+    };
+    if a.no_stream {
+        let mut errors = Vec::new();
+        for t in tasks {
+            match t.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => errors.push(e.to_string()),
                 Err(e) => errors.push(e.to_string()),
             }
         }
         if !errors.is_empty() {
             return Err(CliError::new(errors.join("\n")));
         }
-        let text = fmt.render(&rows)?;
-        if a.no_stream {
-            return app.print(&text);
+        return app.print(&render(&latest)?);
+    }
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        if tasks.iter().all(tokio::task::JoinHandle::is_finished) {
+            for t in tasks {
+                if let Ok(Err(e)) = t.await {
+                    return Err(e.into());
+                }
+            }
+            return Ok(());
         }
         // Clear the screen and draw from the top, as docker's.
-        app.print(&format!("\x1b[2J\x1b[H{text}"))?;
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        app.print(&format!("\x1b[2J\x1b[H{}", render(&latest)?))?;
     }
 }
 

@@ -201,7 +201,12 @@ pub struct ContainerOptions {
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
     /// IMAGE [COMMAND] [ARG...]
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE [COMMAND] [ARG...]"
+    )]
     pub args: Vec<String>,
 }
 
