@@ -904,7 +904,7 @@ pub async fn run_top(app: &App, a: TopArgs) -> Result<(), CliError> {
         text.push_str(&p.join("\t"));
         text.push('\n');
     }
-    app.print(&crate::format::tabwriter::TabWriter::TABLE.format(&text))
+    app.print(&crate::format::tabwriter::TabWriter::TOP.format(&text))
 }
 
 #[derive(Debug, Args)]
@@ -1101,6 +1101,13 @@ pub async fn run_stats(app: &App, a: StatsArgs) -> Result<(), CliError> {
                 }
             }
             return Ok(());
+        }
+        if latest
+            .lock()
+            .map(|l| l.iter().all(Option::is_none))
+            .unwrap_or(false)
+        {
+            continue;
         }
         // Clear the screen and draw from the top, as docker's.
         app.print(&format!("\x1b[2J\x1b[H{}", render(&latest)?))?;
@@ -1435,4 +1442,74 @@ pub async fn run_prune(app: &App, a: PruneArgs) -> Result<(), CliError> {
         human_size_prec(r.space_reclaimed as f64, 3)
     ));
     app.print(&s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_api_types::container_cfg::Port;
+
+    #[test]
+    fn ps_rows_like_docker() {
+        let c = ContainerSummary {
+            id: "f34594d7002b0123456789abcdef0123456789abcdef0123456789abcdef0123".into(),
+            names: vec!["/web".into(), "/other/link".into()],
+            image: "busybox".into(),
+            command: "sh -c while true; do sleep 1; done".into(),
+            created: Timestamp::now().secs - 120,
+            ports: vec![
+                Port {
+                    ip: "127.0.0.1".into(),
+                    private_port: 80,
+                    public_port: Some(8080),
+                    r#type: "tcp".into(),
+                },
+                Port {
+                    ip: "::".into(),
+                    private_port: 80,
+                    public_port: Some(8080),
+                    r#type: "tcp".into(),
+                },
+                Port {
+                    private_port: 53,
+                    r#type: "udp".into(),
+                    ..Default::default()
+                },
+            ],
+            state: "running".into(),
+            status: "Up 2 minutes".into(),
+            size_rw: Some(0),
+            ..Default::default()
+        };
+        let r = ps_row(&c, true);
+        assert_eq!(r["ID"], "f34594d7002b");
+        assert_eq!(r["Names"], "web");
+        assert_eq!(r["Command"], "\"sh -c while true; d…\"");
+        assert_eq!(r["RunningFor"], "2 minutes ago");
+        assert_eq!(
+            r["Ports"],
+            "53/udp, 127.0.0.1:8080->80/tcp, [::]:8080->80/tcp"
+        );
+        assert_eq!(r["Size"], "0B");
+        let r = ps_row(&c, false);
+        assert_eq!(r["Names"], "web,other/link");
+        assert_eq!(r["Command"], "\"sh -c while true; do sleep 1; done\"");
+    }
+
+    #[test]
+    fn stats_compute_rates_like_docker() {
+        let s: Value = serde_json::json!({
+            "cpu_stats": {"cpu_usage": {"total_usage": 300}, "system_cpu_usage": 2000, "online_cpus": 2},
+            "precpu_stats": {"cpu_usage": {"total_usage": 100}, "system_cpu_usage": 1000},
+            "memory_stats": {"usage": 2_097_152, "limit": 8_388_608, "stats": {"inactive_file": 1_048_576}},
+            "pids_stats": {"current": 3},
+        });
+        let r = stats_row("/c", "0123456789abcdef", &s, true);
+        assert_eq!(r["CPUPerc"], "40.00%");
+        assert_eq!(r["MemUsage"], "1MiB / 8MiB");
+        assert_eq!(r["MemPerc"], "12.50%");
+        assert_eq!(r["PIDs"], "3");
+        assert_eq!(r["Name"], "c");
+        assert_eq!(r["ID"], "0123456789ab");
+    }
 }

@@ -13,6 +13,11 @@ impl TabWriter {
         min_width: 10,
         padding: 3,
     };
+    /// `docker top`: `tabwriter.NewWriter(out, 20, 1, 3, ' ', 0)`.
+    pub const TOP: TabWriter = TabWriter {
+        min_width: 20,
+        padding: 3,
+    };
     /// `docker version`: `tabwriter.NewWriter(out, 20, 1, 1, ' ', 0)`.
     pub const VERSION: TabWriter = TabWriter {
         min_width: 20,
