@@ -267,3 +267,92 @@ fn interactive_tty_resize_exit_code_and_detach() {
     assert_eq!(rc, 6, "{out}");
     ok(d.berth(&["rm", "-f", &name]), "rm -f");
 }
+
+#[test]
+fn top_stats_diff_and_update_agree_with_docker() {
+    if !ready() || !require(have_program("docker"), "the docker CLI is not installed") {
+        return;
+    }
+    let d = daemon();
+    let name = format!("obs{}", std::process::id());
+    ok(
+        d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "busybox",
+            "sh",
+            "-c",
+            "busybox touch /made; while true; do busybox sleep 1; done",
+        ]),
+        "run -d",
+    );
+    let t0 = Instant::now();
+    while !ok(d.berth(&["diff", &name]), "diff").contains("A /made") {
+        assert!(t0.elapsed() < Duration::from_secs(10), "no /made in diff");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        ok(d.berth(&["diff", &name]), "berth diff"),
+        ok(d.docker(&["diff", &name]), "docker diff")
+    );
+    // top: same table (the processes may differ by the sleep's pid, so
+    // compare the header and the shell's line).
+    let a = ok(d.docker(&["top", &name]), "docker top");
+    let b = ok(d.berth(&["top", &name]), "berth top");
+    assert_eq!(
+        a.lines().take(2).collect::<Vec<_>>(),
+        b.lines().take(2).collect::<Vec<_>>()
+    );
+
+    let f = "{{.Name}} {{.PIDs}}";
+    assert_eq!(
+        ok(
+            d.berth(&["stats", "--no-stream", "--format", f, &name]),
+            "berth stats"
+        ),
+        format!("{name} 2\n")
+    );
+    let head = ok(d.berth(&["stats", "--no-stream", &name]), "berth stats");
+    let cols: Vec<&str> = head
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split("   ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    let want = [
+        "CONTAINER ID",
+        "NAME",
+        "CPU %",
+        "MEM USAGE / LIMIT",
+        "MEM %",
+        "NET I/O",
+        "BLOCK I/O",
+        "PIDS",
+    ];
+    assert_eq!(cols, want, "{head}");
+
+    assert_eq!(
+        ok(
+            d.berth(&["update", "--cpus", "1", "-m", "64m", &name]),
+            "update"
+        ),
+        format!("{name}\n")
+    );
+    assert_eq!(
+        ok(
+            d.docker(&[
+                "inspect",
+                "-f",
+                "{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}",
+                &name
+            ]),
+            "inspect"
+        ),
+        "1000000000 67108864\n"
+    );
+    ok(d.berth(&["rm", "-f", &name]), "rm -f");
+}
