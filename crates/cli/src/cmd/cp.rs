@@ -238,7 +238,13 @@ async fn copy_from_container(
     let new_name = dest
         .file_name()
         .ok_or_else(|| CliError::new(format!("invalid destination: {}", dest.display())))?;
-    let mut ar = tar::Archive::new(&tar[..]);
+    extract_renamed(&tar, &parent.join(new_name))
+}
+
+/// Unpacks `tar` with its top entry renamed to `to` (the rest keep their
+/// place under it).
+fn extract_renamed(tar: &[u8], to: &Path) -> Result<(), CliError> {
+    let mut ar = tar::Archive::new(tar);
     let entries = ar.entries().map_err(|e| err("read archive", e))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| err("read archive", e))?;
@@ -248,7 +254,21 @@ async fn copy_from_container(
             .into_owned();
         let mut comps = path.components();
         comps.next();
-        let out = parent.join(new_name).join(comps.as_path());
+        let rest = comps.as_path();
+        if rest
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(CliError::new(format!(
+                "archive entry {} leaves the destination",
+                path.display()
+            )));
+        }
+        let out = if rest.as_os_str().is_empty() {
+            to.to_path_buf()
+        } else {
+            to.join(rest)
+        };
         entry.set_preserve_permissions(true);
         entry
             .unpack(&out)
@@ -284,7 +304,7 @@ mod tests {
 
     #[test]
     fn tars_name_their_top_entry() {
-        let d = tempdir();
+        let d = tempdir("name");
         std::fs::write(d.join("f"), b"x").unwrap();
         let t = tar_of(&d.join("f"), "g", false).unwrap();
         let mut ar = tar::Archive::new(&t[..]);
@@ -297,8 +317,22 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 
-    fn tempdir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("berth-cli-cp-{}", std::process::id()));
+    #[test]
+    fn a_new_name_replaces_the_top_entry() {
+        let d = tempdir("rename");
+        std::fs::create_dir_all(d.join("src/sub")).unwrap();
+        std::fs::write(d.join("src/sub/f"), b"x").unwrap();
+        let t = tar_of(&d.join("src"), "src", false).unwrap();
+        extract_renamed(&t, &d.join("copy")).unwrap();
+        assert_eq!(std::fs::read(d.join("copy/sub/f")).unwrap(), b"x");
+        let t = tar_of(&d.join("src/sub/f"), "f", false).unwrap();
+        extract_renamed(&t, &d.join("g")).unwrap();
+        assert_eq!(std::fs::read(d.join("g")).unwrap(), b"x");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    fn tempdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("berth-cli-cp-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         d
     }
