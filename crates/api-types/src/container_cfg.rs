@@ -130,6 +130,22 @@ pub struct HostConfig {
     pub log_config: LogConfig,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<Mount>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub pid_mode: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub ipc_mode: String,
+    #[serde(rename = "UTSMode", skip_serializing_if = "String::is_empty")]
+    pub uts_mode: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sysctls: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_add: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cpu_period: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cpu_quota: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub memory_reservation: i64,
 }
 
 /// One network's settings in `NetworkingConfig.EndpointsConfig`.

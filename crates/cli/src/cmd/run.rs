@@ -116,6 +116,30 @@ pub struct ContainerOptions {
     /// Disable OOM Killer
     #[arg(long = "oom-kill-disable")]
     pub oom_kill_disable: bool,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period", default_value_t = 0)]
+    pub cpu_period: i64,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", default_value_t = 0, allow_hyphen_values = true)]
+    pub cpu_quota: i64,
+    /// PID namespace to use
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// IPC mode to use
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// UTS namespace to use
+    #[arg(long)]
+    pub uts: Option<String>,
+    /// Sysctl options
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    /// Add additional groups to join
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
     /// Command to run to check health
     #[arg(long = "health-cmd")]
     pub health_cmd: Option<String>,
@@ -269,12 +293,16 @@ fn duration_nanos(flag: &str, v: &Option<String>) -> Result<i64, CliError> {
     }
 }
 
-/// `KEY=VALUE` or `KEY` (taken from this environment, left out if unset).
-fn env_entry(e: &str) -> Option<String> {
+/// `KEY=VALUE`, or `KEY` with its value here (kept bare when unset here,
+/// as docker's `ValidateEnv`).
+fn env_entry(e: &str) -> String {
     if e.contains('=') {
-        return Some(e.to_owned());
+        return e.to_owned();
     }
-    std::env::var(e).ok().map(|v| format!("{e}={v}"))
+    match std::env::var(e) {
+        Ok(v) => format!("{e}={v}"),
+        Err(_) => e.to_owned(),
+    }
 }
 
 /// `-e` and `--env-file` entries, files first (docker's order).
@@ -287,10 +315,10 @@ pub fn env_list(env: &[String], files: &[String]) -> Result<Vec<String>, CliErro
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            out.extend(env_entry(line));
+            out.push(env_entry(line));
         }
     }
-    out.extend(env.iter().filter_map(|e| env_entry(e)));
+    out.extend(env.iter().map(|e| env_entry(e)));
     Ok(out)
 }
 
@@ -614,6 +642,19 @@ pub fn create_request(
             config: key_values(&o.log_opt),
         },
         mounts,
+        pid_mode: o.pid.clone().unwrap_or_default(),
+        ipc_mode: o.ipc.clone().unwrap_or_default(),
+        uts_mode: o.uts.clone().unwrap_or_default(),
+        sysctls: (!o.sysctl.is_empty()).then(|| key_values(&o.sysctl)),
+        group_add: (!o.group_add.is_empty()).then(|| o.group_add.clone()),
+        cpu_period: o.cpu_period,
+        cpu_quota: o.cpu_quota,
+        memory_reservation: o
+            .memory_reservation
+            .as_deref()
+            .map(ram_in_bytes)
+            .transpose()?
+            .unwrap_or(0),
     };
     let mut endpoints = BTreeMap::new();
     let has_endpoint_opts =
