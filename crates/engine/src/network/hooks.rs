@@ -160,7 +160,9 @@ impl ContainerHooks {
     /// /etc/hosts, /etc/hostname, /etc/resolv.conf, and appends the
     /// container's mounts. On failure nothing stays plugged or mounted.
     pub fn start(&self, id: &str, rootfs: &[berth_store::Mount], spec: &mut Value) -> Result<()> {
+        let t0 = std::time::Instant::now();
         let net = self.networks.container_start(id)?;
+        let t_net = t0.elapsed();
         let mounts = if self.volumes.has_mounts(id) {
             RootfsView::mount(&self.views.join(id), rootfs)
                 .and_then(|view| self.volumes.container_start(id, &view.path))
@@ -175,25 +177,30 @@ impl ContainerHooks {
             }
         };
         patch_spec(spec, &net, mounts);
+        tracing::debug!(container = id, network = ?t_net, total = ?t0.elapsed(), "network and mounts ready");
         Ok(())
     }
 
     /// When the container has stopped or exited: unplugs its network and
     /// releases its volume mounts. Goes on past errors, logging them.
     pub fn stop(&self, id: &str) {
+        let t0 = std::time::Instant::now();
         if let Err(e) = self.networks.container_stop(id) {
             tracing::warn!(container = id, error = %e, "network cleanup at stop");
         }
         if let Err(e) = self.volumes.container_stop(id) {
             tracing::warn!(container = id, error = %e, "volume cleanup at stop");
         }
+        tracing::debug!(container = id, took = ?t0.elapsed(), "network and volumes stopped");
     }
 
     /// At removal: forgets the network plan, drops volume references and,
     /// with `remove_volumes` (`rm -v`, `--rm`), anonymous volumes.
     pub fn remove(&self, id: &str, remove_volumes: bool) -> Result<()> {
+        let t0 = std::time::Instant::now();
         let net = self.networks.container_remove(id);
         self.volumes.container_remove(id, remove_volumes)?;
+        tracing::debug!(container = id, took = ?t0.elapsed(), "network plan and mounts released");
         net
     }
 
