@@ -152,9 +152,11 @@ volume_suite() {
 # The management commands alone, for a client without container commands.
 manage_suite() {
   local C=$1 t=$2
-  $C network create --subnet 10.250.$((RANDOM % 200)).0/24 --gateway "" "m-$t" > /dev/null 2>&1 ||
-    $C network create "m-$t" > /dev/null
+  local net=10.250.$((RANDOM % 250))
+  $C network create --subnet "$net.0/24" --gateway "$net.254" --ip-range "$net.128/25" "m-$t" > /dev/null
   expect "$($C network ls --format '{{.Name}}' -f name="m-$t")" "m-$t" "$t: network ls"
+  expect "$($C network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}} {{.IPRange}}{{end}}' "m-$t")" \
+    "$net.0/24 $net.254 $net.128/25" "$t: network inspect IPAM"
   $C network rm "m-$t" > /dev/null
   $C volume create --label k=v "mv-$t" > /dev/null
   expect "$($C volume ls -q -f label=k=v)" "mv-$t" "$t: volume ls -f label"
