@@ -8,5 +8,6 @@ mod seccomp;
 
 pub use defaults::{
     default_capabilities, default_masked_paths, default_mounts, default_readonly_paths,
+    CAPABILITY_NAMES,
 };
 pub use seccomp::{default_seccomp, default_seccomp_for};
