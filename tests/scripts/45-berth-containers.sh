@@ -98,6 +98,17 @@ expect "$(berth ps -a --format '{{.Names}} {{.State}}')" "web exited" "ps -a"
 expect "$(berth rm web)" web "rm"
 expect "$(rc berth rm web)" 1 "rm of a gone container"
 
+log "create + start -a/-ai, attach"
+berth create --name sa busybox sh -c 'echo from-start; exit 6' > /dev/null
+expect "$(rc berth start -a sa)" 6 "start -a exit code"
+expect "$(cat "$WORK/out")" from-start "start -a output"
+berth create -i --name si busybox cat > /dev/null
+expect "$(echo fed | timeout 20 "$BIN/berth" start -ai si)" fed "start -ai: stdin EOF ends cat"
+berth run -d --name at busybox sh -c 'sleep 1; echo late; exit 8' > /dev/null
+expect "$(rc timeout 20 "$BIN/berth" attach at)" 8 "attach exit code"
+expect "$(cat "$WORK/out")" late "attach output"
+berth rm sa si at > /dev/null
+
 log "run -it through a pty: resize, exit code, detach keys"
 out=$( (sleep 1; printf 'stty size; exit 5\r'; sleep 1) |
   script -qec "stty rows 30 cols 100; $BIN/berth run -it --rm busybox sh" /dev/null) && r=0 || r=$?

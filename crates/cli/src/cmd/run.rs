@@ -787,7 +787,7 @@ pub async fn create(app: &App, o: &ContainerOptions, detached: bool) -> Result<S
 }
 
 pub async fn run_create(app: &App, a: CreateArgs) -> Result<(), CliError> {
-    let id = create(app, &a.opts, true).await?;
+    let id = create(app, &a.opts, false).await?;
     app.print(&format!("{id}\n"))
 }
 
