@@ -586,6 +586,7 @@ pub async fn run_logs(app: &App, a: LogsArgs) -> Result<(), CliError> {
     if let Some(u) = &a.until {
         q.push(("until", timestamp_arg(u)));
     }
+    let (_, tty, _, _) = tty_and_stdin(app, &a.container).await?;
     let resp = app
         .client
         .request(
@@ -596,7 +597,9 @@ pub async fn run_logs(app: &App, a: LogsArgs) -> Result<(), CliError> {
             &[],
         )
         .await?;
-    let raw = content_type(&resp) != "application/vnd.docker.multiplexed-stream";
+    // Framed unless the container has a tty (the content type says so
+    // only from API 1.42 on), as docker's CLI decides from inspect.
+    let raw = content_type(&resp) != "application/vnd.docker.multiplexed-stream" && tty;
     let mut out = Output::new(raw);
     let mut body = resp.into_body();
     while let Some(chunk) = next_chunk(&mut body).await? {
