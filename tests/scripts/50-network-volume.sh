@@ -74,6 +74,16 @@ docker import -c 'CMD ["sh"]' -c 'VOLUME /seed' "$WORK/rootfs.tar" seeded:latest
 HOST_IP=$(ip -4 -o route get 1.1.1.1 | sed -n 's/.* src \([0-9.]*\).*/\1/p')
 PORT=$((20000 + $$ % 20000))
 
+# swagger PATH SCHEMA: the response of GET PATH (API 1.41) against moby's
+# swagger (tests/swagger/check.py), when python3-yaml and the swagger are here.
+SWAGGER_CHECK=$(cd "$(dirname "$0")/.." && pwd)/swagger/check.py
+swagger() {
+  python3 -c 'import yaml' 2> /dev/null || return 0
+  [ -f /usr/share/gocode/src/github.com/docker/docker/api/swagger.yaml ] || return 0
+  curl -sf --unix-socket "$SOCK" "http://berth/v1.41$1" | python3 "$SWAGGER_CHECK" "$2" ||
+    fail50 "GET $1 does not match the swagger"
+}
+
 our_links() { ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | { grep "^$PREFIX" || true; } | sort | tr '\n' ' '; }
 
 # network_suite CLI TAG: acceptance 1 with one client.
@@ -90,6 +100,9 @@ network_suite() {
   expect "$($C exec "b-$t" wget -q -O- "http://a-$t/")" "hello from berth" "$t: wget by name"
   expect "$($C exec "b-$t" wget -q -O- "http://web-$t/")" "hello from berth" "$t: wget by alias"
   expect "$($C network inspect -f '{{len .Containers}}' "nv-$t")" 2 "$t: containers on the network"
+  swagger /networks 'paths//networks/get/200'
+  swagger "/networks/nv-$t" 'paths//networks/{id}/get/200'
+  swagger "/containers/a-$t/json" 'paths//containers/{id}/json/get/200'
   if $C network rm "nv-$t" 2> "$WORK/err"; then fail50 "$t: network rm with containers attached"; fi
   grep -q "active endpoints" "$WORK/err" || fail50 "$t: network rm message: $(cat "$WORK/err")"
 
@@ -130,6 +143,9 @@ volume_suite() {
   expect "$($C exec "r-$t" cat /data/f)" "kept" "$t: named volume across containers"
   if $C exec "r-$t" sh -c 'echo x > /data/g' 2> /dev/null; then fail50 "$t: write to a :ro volume"; fi
   if $C volume rm "data-$t" 2> /dev/null; then fail50 "$t: volume rm while in use"; fi
+  swagger /volumes 'paths//volumes/get/200'
+  swagger "/volumes/data-$t" 'paths//volumes/{name}/get/200'
+  swagger "/containers/r-$t/json" 'paths//containers/{id}/json/get/200'
 
   mkdir -p "$WORK/bind-$t"
   $C run -d --name "b-$t" -v "$WORK/bind-$t:/b" -v "$WORK/bind-$t:/ro:ro" busybox sleep 600 > /dev/null
@@ -176,5 +192,6 @@ if "$BERTH" run --help > /dev/null 2>&1; then
 else
   echo "50-network-volume: berth has no container commands yet: its run/exec pass is skipped"
 fi
+for _ in $(seq 1 150); do [ "$(our_links)" = "${PREFIX}0 " ] && break; sleep 0.02; done
 expect "$(our_links)" "${PREFIX}0 " "links of berth's left at the end"
 echo "50-network-volume: ok"

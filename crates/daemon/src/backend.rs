@@ -564,7 +564,8 @@ impl Backend for EngineBackend {
         let list = self.engine.volumes().list(&filters.to_map()).map_err(api)?;
         Ok(VolumeList {
             volumes: list.iter().map(wire).collect::<Result<_>>()?,
-            warnings: None,
+            // The swagger has `Warnings` as an array, never null.
+            warnings: Some(Vec::new()),
         })
     }
 

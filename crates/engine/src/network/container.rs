@@ -216,6 +216,13 @@ fn parse_extra_host(s: &str) -> Result<(String, String)> {
 }
 
 impl Networks {
+    /// Serializes the read-modify-write of plans: a container's exit (its
+    /// stop) and its removal run on different threads, and a stop must not
+    /// write back a plan that the removal has just deleted.
+    fn plan_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.plans_lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn plan_path(&self, id: &str) -> PathBuf {
         self.plans_dir.join(format!("{id}.json"))
     }
@@ -400,6 +407,7 @@ impl Networks {
     /// (published ports and DNS names included) and writes its /etc files.
     /// On failure nothing is left plugged in.
     pub fn container_start(&self, id: &str) -> Result<NetStart> {
+        let _g = self.plan_lock();
         // A container made before berth kept plans gets the default bridge.
         let mut plan = match self.load_plan(id)? {
             Some(p) => p,
@@ -413,7 +421,7 @@ impl Networks {
         };
         if plan.active {
             // A start after an exit the daemon did not see: begin afresh.
-            self.container_stop(id)?;
+            self.stop_locked(id)?;
             plan.active = false;
         }
         let dir = self.files_dir(id)?;
@@ -431,7 +439,7 @@ impl Networks {
                 Ok(s)
             }
             Err(e) => {
-                if let Err(undo) = self.container_stop(id) {
+                if let Err(undo) = self.stop_locked(id) {
                     tracing::warn!(container = id, error = %undo, "undoing a failed network start");
                 }
                 Err(e)
@@ -612,6 +620,12 @@ impl Networks {
     /// When the container has stopped (by request or by itself): unplugs
     /// it from every network and drops its namespace. Idempotent.
     pub fn container_stop(&self, id: &str) -> Result<()> {
+        let _g = self.plan_lock();
+        self.stop_locked(id)
+    }
+
+    /// [`Self::container_stop`] with the plan lock held.
+    fn stop_locked(&self, id: &str) -> Result<()> {
         let plan = self.load_plan(id)?;
         let attached: Vec<(String, String)> = self
             .mgr()?
@@ -650,7 +664,8 @@ impl Networks {
 
     /// At container removal: stops its networking and forgets its plan.
     pub fn container_remove(&self, id: &str) -> Result<()> {
-        self.container_stop(id)?;
+        let _g = self.plan_lock();
+        self.stop_locked(id)?;
         match std::fs::remove_file(self.plan_path(id)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(super::io(format!("remove network plan of {id}"))(e))
@@ -663,6 +678,7 @@ impl Networks {
     /// if it runs, plugs it in now (as eth<N>) and adds the address to its
     /// /etc/hosts. `settings` is docker's `EndpointConfig`.
     pub fn connect(&self, network: &str, container: &str, settings: &Value) -> Result<()> {
+        let _g = self.plan_lock();
         let id = self.resolve_container(container)?;
         let mut plan = self
             .load_plan(&id)?
@@ -698,6 +714,7 @@ impl Networks {
     /// `network disconnect`: removes the network from the container's
     /// plan and unplugs it if it runs.
     pub fn disconnect(&self, network: &str, container: &str) -> Result<()> {
+        let _g = self.plan_lock();
         let id = self.resolve_container(container)?;
         let net = self.inspect(network)?;
         let mut plan = self

@@ -130,6 +130,7 @@ pub struct Networks {
     mgr: OnceLock<NetworkManager>,
     mgr_config: berth_network::Config,
     init: Mutex<()>,
+    plans_lock: Mutex<()>,
     events: Arc<Events>,
     /// `<exec-root>/netns`: one bound namespace per started container.
     netns_dir: PathBuf,
@@ -192,6 +193,7 @@ impl Networks {
             mgr: OnceLock::new(),
             mgr_config: nc,
             init: Mutex::new(()),
+            plans_lock: Mutex::new(()),
             events,
             host_id: sha256_hex(format!("host\0{seed}").as_bytes()),
             none_id: sha256_hex(format!("none\0{seed}").as_bytes()),
