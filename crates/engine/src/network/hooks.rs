@@ -195,13 +195,20 @@ impl ContainerHooks {
     }
 
     /// At removal: forgets the network plan, drops volume references and,
-    /// with `remove_volumes` (`rm -v`, `--rm`), anonymous volumes.
+    /// with `remove_volumes` (`rm -v`, `--rm`), anonymous volumes. A
+    /// failure is logged and the removal goes on (docker warns likewise):
+    /// a container half removed could never be removed again, and what is
+    /// left (a volume reference) does not outlive the next daemon start.
     pub fn remove(&self, id: &str, remove_volumes: bool) -> Result<()> {
         let t0 = std::time::Instant::now();
-        let net = self.networks.container_remove(id);
-        self.volumes.container_remove(id, remove_volumes)?;
+        if let Err(e) = self.networks.container_remove(id) {
+            tracing::warn!(container = id, error = %e, "network cleanup at removal");
+        }
+        if let Err(e) = self.volumes.container_remove(id, remove_volumes) {
+            tracing::warn!(container = id, error = %e, "volume cleanup at removal");
+        }
         tracing::debug!(container = id, took = ?t0.elapsed(), "network plan and mounts released");
-        net
+        Ok(())
     }
 
     /// `NetworkSettings` for inspect.
