@@ -129,6 +129,23 @@ pub fn spawn_berthd(dir: &Path, extra: &[String]) -> Child {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // Containers a failed test left behind go first: their shims
+        // outlive berthd by design.
+        let berth = |args: &[&str]| {
+            Command::new(bin_dir().join("berth"))
+                .args(args)
+                .env("BERTH_HOST", self.host())
+                .output()
+        };
+        if let Ok(o) = berth(&["ps", "-aq"]) {
+            let ids = String::from_utf8_lossy(&o.stdout).into_owned();
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f"];
+                args.extend(ids);
+                let _ = berth(&args);
+            }
+        }
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
