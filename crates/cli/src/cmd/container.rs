@@ -405,6 +405,8 @@ pub async fn run_start(app: &App, a: StartArgs) -> Result<(), CliError> {
             &id,
             Attach {
                 tty,
+                stdout: true,
+                stderr: true,
                 stdin: a.interactive && open_stdin,
                 detach_keys: a.detach_keys,
                 sig_proxy: true,
@@ -645,6 +647,8 @@ pub async fn run_attach(app: &App, a: AttachArgs) -> Result<(), CliError> {
         &id,
         Attach {
             tty,
+            stdout: true,
+            stderr: true,
             stdin: !a.no_stdin && open_stdin,
             detach_keys: a.detach_keys,
             sig_proxy: a.sig_proxy,
@@ -690,7 +694,7 @@ pub struct ExecArgs {
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
     /// CONTAINER COMMAND [ARG...]
-    #[arg(required = true, num_args = 2.., trailing_var_arg = true, allow_hyphen_values = true,
+    #[arg(required = true, num_args = 2.., trailing_var_arg = true,
           value_name = "CONTAINER COMMAND [ARG...]")]
     pub args: Vec<String>,
 }

@@ -20,6 +20,15 @@ use std::io::IsTerminal;
 /// The flags `run` and `create` share (docker's `containerOptions`).
 #[derive(Debug, Args, Default)]
 pub struct ContainerOptions {
+    /// Attach to STDIN, STDOUT or STDERR
+    #[arg(short, long, value_parser = ["stdin", "stdout", "stderr"], ignore_case = true)]
+    pub attach: Vec<String>,
+    /// Write the container ID to the file
+    #[arg(long)]
+    pub cidfile: Option<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file")]
+    pub label_file: Vec<String>,
     /// Keep STDIN open even if not attached
     #[arg(short, long)]
     pub interactive: bool,
@@ -228,7 +237,6 @@ pub struct ContainerOptions {
     #[arg(
         required = true,
         trailing_var_arg = true,
-        allow_hyphen_values = true,
         value_name = "IMAGE [COMMAND] [ARG...]"
     )]
     pub args: Vec<String>,
@@ -518,14 +526,28 @@ pub fn create_request(
     } else {
         None
     };
-    let attach_stdin = o.interactive && !detached;
+    let wants = |s: &str| o.attach.iter().any(|a| a.eq_ignore_ascii_case(s));
+    let attach_stdin = (o.interactive || wants("stdin")) && !detached;
+    let attach_out = !detached && (o.attach.is_empty() || wants("stdout"));
+    let attach_err = !detached && (o.attach.is_empty() || wants("stderr"));
+    let mut labels = Vec::new();
+    for f in &o.label_file {
+        let text = std::fs::read_to_string(f).map_err(|e| usage(format!("open {f}: {e}")))?;
+        labels.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_owned),
+        );
+    }
+    labels.extend(o.label.iter().cloned());
     let config = ContainerConfig {
         hostname: o.hostname.clone().unwrap_or_default(),
         domainname: o.domainname.clone().unwrap_or_default(),
         user: o.user.clone().unwrap_or_default(),
         attach_stdin,
-        attach_stdout: !detached,
-        attach_stderr: !detached,
+        attach_stdout: attach_out,
+        attach_stderr: attach_err,
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         tty: o.tty,
         open_stdin: o.interactive,
@@ -539,7 +561,7 @@ pub fn create_request(
         // `--entrypoint ""` resets the image's entrypoint.
         entrypoint: o.entrypoint.as_ref().map(|e| vec![e.clone()]),
         mac_address: String::new(),
-        labels: Some(key_values(&o.label)),
+        labels: Some(key_values(&labels)),
         stop_signal: o.stop_signal.clone().unwrap_or_default(),
         stop_timeout: o.stop_timeout,
         ..Default::default()
@@ -757,6 +779,16 @@ async fn pull(app: &App, image: &str, platform: Option<&str>, quiet: bool) -> Re
 /// prints the warnings, and returns its id.
 pub async fn create(app: &App, o: &ContainerOptions, detached: bool) -> Result<String, CliError> {
     let (req, query) = create_request(o, detached)?;
+    // As docker's: an existing file is an error, before anything is made.
+    if let Some(f) = o
+        .cidfile
+        .as_deref()
+        .filter(|f| std::path::Path::new(f).exists())
+    {
+        return Err(usage(format!(
+            "container ID file found, make sure the other container isn't running or delete {f}"
+        )));
+    }
     let image = req.config.image.clone();
     if o.pull == "always" {
         pull(app, &image, o.platform.as_deref(), o.quiet).await?;
@@ -782,6 +814,10 @@ pub async fn create(app: &App, o: &ContainerOptions, detached: bool) -> Result<S
     .map_err(refused)?;
     for w in r.warnings.iter().flatten() {
         eprintln!("WARNING: {w}");
+    }
+    if let Some(f) = &o.cidfile {
+        std::fs::write(f, &r.id)
+            .map_err(|e| usage(format!("write the container ID file {f}: {e}")))?;
     }
     Ok(r.id)
 }
@@ -841,6 +877,8 @@ async fn wait_before_start(
 pub struct Attach {
     pub tty: bool,
     pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
     pub detach_keys: String,
     pub sig_proxy: bool,
     /// Wait for removal (`--rm`) rather than the next exit.
@@ -857,11 +895,13 @@ pub async fn attach_and_start(app: &App, id: &str, a: Attach) -> Result<i64, Cli
     if a.tty && a.stdin && !std::io::stdin().is_terminal() {
         return Err(CliError::new("the input device is not a TTY"));
     }
-    let mut q = vec![
-        ("stream", "1".to_owned()),
-        ("stdout", "1".to_owned()),
-        ("stderr", "1".to_owned()),
-    ];
+    let mut q = vec![("stream", "1".to_owned())];
+    if a.stdout {
+        q.push(("stdout", "1".to_owned()));
+    }
+    if a.stderr {
+        q.push(("stderr", "1".to_owned()));
+    }
     if a.stdin {
         q.push(("stdin", "1".to_owned()));
     }
@@ -967,6 +1007,9 @@ pub async fn run_run(app: &App, a: RunArgs) -> Result<(), CliError> {
     if a.detach && o.rm && o.restart != "no" && !o.restart.is_empty() {
         return Err(usage("Conflicting options: --restart and --rm"));
     }
+    if a.detach && !o.attach.is_empty() {
+        return Err(usage("Conflicting options: -a and -d"));
+    }
     let id = create(app, o, a.detach).await?;
     if a.detach {
         let r: Result<serde_json::Value, _> = app
@@ -986,7 +1029,11 @@ pub async fn run_run(app: &App, a: RunArgs) -> Result<(), CliError> {
         &id,
         Attach {
             tty: o.tty,
-            stdin: o.interactive,
+            stdin: o.interactive || o.attach.iter().any(|x| x.eq_ignore_ascii_case("stdin")),
+            stdout: o.attach.is_empty()
+                || o.attach.iter().any(|x| x.eq_ignore_ascii_case("stdout")),
+            stderr: o.attach.is_empty()
+                || o.attach.iter().any(|x| x.eq_ignore_ascii_case("stderr")),
             detach_keys: a.detach_keys.clone(),
             // docker turns the proxy off with a tty (the tty sends ^C).
             sig_proxy: a.sig_proxy,
@@ -1026,6 +1073,8 @@ mod tests {
         assert_eq!(a.opts.hostname.as_deref(), Some("host"));
         let a = parse(&["--sig-proxy=false", "busybox"]);
         assert!(!a.sig_proxy);
+        // An unknown flag before the image is a usage error, not an image.
+        assert!(T::try_parse_from(["run", "--bogus", "busybox"]).is_err());
     }
 
     #[test]
