@@ -326,7 +326,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Exec(a) => container::run(&app, ContainerCommand::Exec(a)).await,
         Command::Wait(a) => container::run(&app, ContainerCommand::Wait(a)).await,
         Command::Rename(a) => container::run(&app, ContainerCommand::Rename(a)).await,
-        Command::Inspect(a) => container::run(&app, ContainerCommand::Inspect(a)).await,
+        Command::Inspect(a) => container::run_inspect(&app, a).await,
         Command::Top(a) => container::run(&app, ContainerCommand::Top(a)).await,
         Command::Stats(a) => container::run(&app, ContainerCommand::Stats(a)).await,
         Command::Update(a) => container::run(&app, ContainerCommand::Update(a)).await,

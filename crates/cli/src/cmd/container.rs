@@ -98,7 +98,11 @@ pub async fn run(app: &App, c: ContainerCommand) -> Result<(), CliError> {
         ContainerCommand::Logs(a) => run_logs(app, a).await,
         ContainerCommand::Attach(a) => run_attach(app, a).await,
         ContainerCommand::Exec(a) => run_exec(app, a).await,
-        ContainerCommand::Inspect(a) => run_inspect(app, a).await,
+        // `container inspect` looks at containers only.
+        ContainerCommand::Inspect(mut a) => {
+            a.kind.get_or_insert_with(|| "container".to_owned());
+            run_inspect(app, a).await
+        }
         ContainerCommand::Top(a) => run_top(app, a).await,
         ContainerCommand::Stats(a) => run_stats(app, a).await,
         ContainerCommand::Rename(a) => run_rename(app, a).await,
