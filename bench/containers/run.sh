@@ -94,6 +94,9 @@ hf() {
 }
 
 NET="--network none"
+# One run of each first, so a failure shows its message.
+$B run --rm $NET busybox true || { tail -20 "$T/berthd.log" >&2; fail "berth run failed"; }
+$D run --rm $NET busybox true || fail "docker run failed"
 run_args=(-n berth "$B run --rm $NET busybox true" -n docker "$D run --rm $NET busybox true")
 [ -n "$HAVE_PODMAN" ] && run_args+=(-n podman "podman --root $T/podman/root --runroot $T/podman/run --tmpdir $T/podman/tmp --cgroup-manager cgroupfs --events-backend file --runtime runc run --rm $NET busybox true")
 run_args+=(-n "$RT_NAME-run" "$RT --root $T/rt run --bundle $T/bundle bench-$$")

@@ -45,6 +45,23 @@ impl Error {
     }
 }
 
+/// Connect to a socket whose path may be longer than a sockaddr holds
+/// (108 bytes; deep exec roots): through `/proc/self/fd/<dir>/<name>`.
+pub fn connect(path: &Path) -> io::Result<UnixStream> {
+    use std::os::fd::AsRawFd;
+    if path.as_os_str().len() < 100 {
+        return UnixStream::connect(path);
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return UnixStream::connect(path);
+    };
+    let d = std::fs::File::open(dir)?;
+    let short = Path::new("/proc/self/fd")
+        .join(d.as_raw_fd().to_string())
+        .join(name);
+    UnixStream::connect(short)
+}
+
 /// A connection to one shim. Each call uses a fresh connection, so a
 /// `Client` is cheap and can be shared.
 #[derive(Debug, Clone)]
@@ -79,7 +96,7 @@ impl Client {
         req: &Request,
         timeout: Option<Duration>,
     ) -> Result<(UnixStream, Response, Vec<u8>), Error> {
-        let mut s = UnixStream::connect(&self.path).map_err(|source| Error::Connect {
+        let mut s = connect(&self.path).map_err(|source| Error::Connect {
             path: self.path.clone(),
             source,
         })?;

@@ -17,7 +17,7 @@ pub mod time;
 mod client;
 mod config;
 
-pub use client::{Client, Error, Stream};
+pub use client::{connect, Client, Error, Stream};
 pub use config::{LogConfig, RestartPolicy, RootfsMount, RuntimeKind, ShimConfig};
 
 use serde::{Deserialize, Serialize};

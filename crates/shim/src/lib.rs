@@ -172,6 +172,10 @@ fn mount_rootfs(cfg: &ShimConfig) -> Result<(), Error> {
 
 /// Everything before the container runs; the answer goes to the engine.
 fn setup(dir: &Path) -> Result<server::Shim, Error> {
+    let dir = &std::fs::canonicalize(dir).map_err(|source| Error::Io {
+        what: "find the shim directory",
+        source,
+    })?;
     nix::unistd::setsid().map_err(sys("setsid"))?;
     nix::sys::prctl::set_child_subreaper(true).map_err(sys("prctl PR_SET_CHILD_SUBREAPER"))?;
     // SIGTERM, SIGINT and SIGHUP keep their default action: the shim has
@@ -185,10 +189,17 @@ fn setup(dir: &Path) -> Result<server::Shim, Error> {
     mount_rootfs(&cfg)?;
     let sock = berth_shim_proto::socket_path(dir);
     let _ = std::fs::remove_file(&sock);
-    let listener = UnixListener::bind(&sock).map_err(|source| Error::Io {
-        what: "bind the shim socket",
+    // Bound by its relative name in the shim's directory (the working
+    // directory), as a full path may not fit in a sockaddr.
+    std::env::set_current_dir(dir).map_err(|source| Error::Io {
+        what: "enter the shim directory",
         source,
     })?;
+    let listener =
+        UnixListener::bind(berth_shim_proto::SOCKET_NAME).map_err(|source| Error::Io {
+            what: "bind the shim socket",
+            source,
+        })?;
     listener.set_nonblocking(true).map_err(|source| Error::Io {
         what: "set up the shim socket",
         source,

@@ -64,16 +64,40 @@ pub(crate) struct External {
 
 /// A listening socket the runtime connects to, to hand over a pty master.
 pub(crate) struct ConsoleSocket {
+    /// Where it is bound, relative to the shim's directory (its cwd).
     path: PathBuf,
+    /// The name the runtime connects to (see [`ConsoleSocket::bind`]).
+    runtime_path: PathBuf,
     listener: UnixListener,
+    /// Keeps the directory open for a `/proc/<pid>/fd/<n>/` path.
+    _dir: Option<File>,
 }
 
 impl ConsoleSocket {
-    pub(crate) fn bind(path: PathBuf) -> io::Result<Self> {
-        let _ = fs::remove_file(&path);
-        let listener = UnixListener::bind(&path)?;
+    /// Bind `name` in the current directory. The runtime is told the
+    /// absolute path, or, when that is too long for a sockaddr, a path
+    /// through this process's open directory descriptor (a runtime may
+    /// change directory, so a relative name would not do).
+    pub(crate) fn bind(name: PathBuf) -> io::Result<Self> {
+        use std::os::fd::AsRawFd;
+        let _ = fs::remove_file(&name);
+        let listener = UnixListener::bind(&name)?;
         listener.set_nonblocking(true)?;
-        Ok(Self { path, listener })
+        let abs = std::env::current_dir()?.join(&name);
+        let (runtime_path, dir) = if abs.as_os_str().len() < 100 {
+            (abs, None)
+        } else {
+            let d = File::open(".")?;
+            let p = PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), d.as_raw_fd()))
+                .join(&name);
+            (p, Some(d))
+        };
+        Ok(Self {
+            path: name,
+            runtime_path,
+            listener,
+            _dir: dir,
+        })
     }
 
     /// The master the runtime sent; call after the runtime command returned,
@@ -117,8 +141,9 @@ impl ConsoleSocket {
         )))
     }
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
+    /// The path to give the runtime.
+    pub(crate) fn runtime_path(&self) -> &Path {
+        &self.runtime_path
     }
 }
 
@@ -244,7 +269,7 @@ impl External {
             .arg("--pid-file")
             .arg(pid_file);
         if let Some(cs) = console {
-            c.arg("--console-socket").arg(cs.path());
+            c.arg("--console-socket").arg(cs.runtime_path());
         }
         c.arg(id);
         self.run_with_stdio("create", c, io)
@@ -266,7 +291,7 @@ impl External {
             .arg("--pid-file")
             .arg(pid_file);
         if let Some(cs) = console {
-            c.arg("--console-socket").arg(cs.path());
+            c.arg("--console-socket").arg(cs.runtime_path());
         }
         c.arg(id);
         self.run_with_stdio("exec", c, io)

@@ -217,7 +217,7 @@ impl Shim {
         let console = self
             .rt
             .needs_console_socket()
-            .then(|| self.dir.join("console.sock"));
+            .then(|| PathBuf::from("console.sock"));
         let (pending, child) =
             PendingIo::new(self.cfg.tty, self.cfg.open_stdin, console).map_err(|source| {
                 Error::Io {
@@ -926,7 +926,7 @@ impl Shim {
         let console = self
             .rt
             .needs_console_socket()
-            .then(|| self.dir.join(format!("exec-{n}.sock")));
+            .then(|| PathBuf::from(format!("exec-{n}.sock")));
         let result = (|| {
             let (pending, child) =
                 PendingIo::new(tty, stdin, console).map_err(|source| Error::Io {

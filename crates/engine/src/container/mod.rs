@@ -21,10 +21,10 @@
 
 mod exec;
 mod fs;
-mod stats;
 mod logs;
 mod names;
 pub mod spec;
+mod stats;
 pub mod types;
 mod view;
 
@@ -387,17 +387,22 @@ impl Containers {
     /// Open the container service of `engine`, re-finding live shims.
     pub fn open(engine: &Engine, opts: Options) -> Result<Self> {
         let cfg = engine.config();
-        let root = cfg.data_root.join("containers");
-        let shims = cfg.exec_root.join("shims");
+        // Absolute: the shims run in directories of their own.
+        let abs = |p: &Path| {
+            std::path::absolute(p).map_err(|e| Error::io(format!("resolve {}", p.display()), e))
+        };
+        let (data_root, exec_root) = (abs(&cfg.data_root)?, abs(&cfg.exec_root)?);
+        let root = data_root.join("containers");
+        let shims = exec_root.join("shims");
         for d in [&root, &shims] {
             std::fs::create_dir_all(d)
                 .map_err(|e| Error::io(format!("create {}", d.display()), e))?;
         }
         let inner = Arc::new(Inner {
-            data_root: cfg.data_root.clone(),
+            data_root,
             root: root.clone(),
             shims,
-            runtime_root: cfg.exec_root.join("runtime"),
+            runtime_root: exec_root.join("runtime"),
             store: engine.store().clone(),
             images: Images::new(engine.store().clone(), engine.events().clone()),
             events: engine.events().clone(),
