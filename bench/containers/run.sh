@@ -97,6 +97,10 @@ NET="--network none"
 # One run of each first, so a failure shows its message.
 $B run --rm $NET busybox true || { tail -20 "$T/berthd.log" >&2; fail "berth run failed"; }
 $D run --rm $NET busybox true || fail "docker run failed"
+if [ -n "$HAVE_PODMAN" ] && ! podman_cli run --rm $NET busybox true >/dev/null 2>"$T/podman.err"; then
+  log "podman left out: $(tail -1 "$T/podman.err")"
+  HAVE_PODMAN=
+fi
 run_args=(-n berth "$B run --rm $NET busybox true" -n docker "$D run --rm $NET busybox true")
 [ -n "$HAVE_PODMAN" ] && run_args+=(-n podman "podman --root $T/podman/root --runroot $T/podman/run --tmpdir $T/podman/tmp --cgroup-manager cgroupfs --events-backend file --runtime runc run --rm $NET busybox true")
 run_args+=(-n "$RT_NAME-run" "$RT --root $T/rt run --bundle $T/bundle bench-$$")
@@ -142,6 +146,8 @@ for what in run lifecycle exec; do
   d=$(jq -r '.results[] | select(.command=="docker") | .median * 1000' "$T/$what.json")
   p=$(jq -r '.results[] | select(.command=="podman") | .median * 1000' "$T/$what.json")
   r=$(jq -r ".results[] | select(.command==\"$RT_NAME-run\") | .median * 1000" "$T/$what.json")
+  [ -n "$p" ] && p=$(printf '%.1f' "$p")
+  [ -n "$r" ] && r=$(printf '%.1f' "$r")
   printf '%-12s %10.1f %10.1f %10s %10s\n' "$what" "$b" "$d" "${p:--}" "${r:--}"
 done
 run_b=$(jq -r '.results[] | select(.command=="berth") | .median' "$T/run.json")
