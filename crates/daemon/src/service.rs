@@ -119,12 +119,6 @@ pub trait Backend: Send + Sync + 'static {
     /// byte), then writes them as one `docker save` tarball.
     fn image_save(&self, names: &[String], out: &mut dyn Write) -> Result<()>;
 
-    /// The container service (routes/containers.rs and exec.rs use it
-    /// directly: its JSON already has the Engine API's shapes).
-    fn containers(&self) -> Result<&berth_engine::container::Containers> {
-        Err(ApiError::unsupported("containers are not available in this backend"))
-    }
-
     // Networks and volumes: the defaults answer "not supported" for
     // backends without them (the router's test stub).
     /// `GET /networks` (filters validated by the router).
@@ -166,5 +160,13 @@ pub trait Backend: Send + Sync + 'static {
     }
     fn volumes_prune(&self, _filters: &Filters) -> Result<VolumePruneReport> {
         Err(no_netvol())
+    }
+
+    /// The container service (routes/containers.rs and exec.rs use it
+    /// directly: its JSON already has the Engine API's shapes).
+    fn containers(&self) -> Result<&berth_engine::container::Containers> {
+        Err(ApiError::unsupported(
+            "containers are not available in this backend",
+        ))
     }
 }
