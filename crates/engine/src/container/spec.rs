@@ -125,7 +125,11 @@ pub fn process_env(env: &[String], hostname: &str, tty: bool) -> Vec<String> {
         out.push("TERM=xterm".into());
     }
     for e in env {
-        let k = e.split('=').next().unwrap_or_default();
+        // A bare `KEY` (docker run -e KEY with KEY unset on the client)
+        // sets nothing, as dockerd treats it; the runtime refuses it.
+        let Some((k, _)) = e.split_once('=') else {
+            continue;
+        };
         if has(&out, k) {
             out.retain(|o| o.split('=').next() != Some(k));
         }
@@ -472,7 +476,12 @@ mod tests {
 
     #[test]
     fn env_and_sizes() {
-        let env = process_env(&["A=1".into(), "HOSTNAME=mine".into()], "abc", true);
+        let env = process_env(
+            &["A=1".into(), "HOSTNAME=mine".into(), "UNSET".into()],
+            "abc",
+            true,
+        );
+        assert!(!env.contains(&"UNSET".to_string()));
         assert_eq!(env[0], DEFAULT_PATH);
         assert!(
             env.contains(&"HOSTNAME=mine".to_string())
