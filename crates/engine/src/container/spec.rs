@@ -426,14 +426,19 @@ pub fn build(
     if !sysctl.is_empty() {
         linux["sysctl"] = json!(sysctl);
     }
-    Ok(json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": "rootfs", "readonly": hc.readonly_rootfs},
-        "hostname": hostname,
         "mounts": mounts,
         "linux": linux,
-    }))
+    });
+    // With the host's UTS namespace the hostname is the host's: setting it
+    // would change the host's (the runtime refuses that).
+    if hc.uts_mode != "host" {
+        spec["hostname"] = json!(hostname);
+    }
+    Ok(spec)
 }
 
 #[cfg(test)]
