@@ -39,7 +39,12 @@ tar --numeric-owner -C "$ROOTFS" -cf "$T/rootfs.tar" .
 expect() {
   if [[ $3 == *"$2"* ]]; then log "ok   $1"; else fail "$1: want '$2' in: $3"; fi
 }
-# in_pty CMD... : run CMD with a real terminal (util-linux script), print its output
+# in_pty CMD... : run CMD with a real terminal (util-linux script), print its output.
+# The commands run in the pty print and then linger a moment: an engine's
+# console reader (conmon, containerd-shim) can lose what a process wrote just
+# before it hung up the terminal; this check is about the terminal being there.
+TTY_CMD=(sh -c 'tty; sleep 0.3')
+TTY_CMD_ABS=(/bin/sh -c 'tty; sleep 0.3')
 in_pty() { script -qec "$(printf '%q ' "$@")" /dev/null </dev/null | tr -d '\r'; }
 
 # ------------------------------------------------------------------ containerd
@@ -58,10 +63,10 @@ TOML
   for _ in $(seq 100); do [ -S "$T/containerd.sock" ] && ctr_cli version >/dev/null 2>&1 && break; sleep 0.1; done
   local R=(--rootfs --runc-binary "$RT")
   expect "containerd: run" "hello-ctr" "$(ctr_cli run --rm "${R[@]}" "$ROOTFS" c-run /bin/echo hello-ctr 2>&1)"
-  expect "containerd: run -t" "/dev/pts/" "$(in_pty ctr -a "$T/containerd.sock" -n berth-test run --rm -t "${R[@]}" "$ROOTFS" c-tty /bin/tty)"
+  expect "containerd: run -t" "/dev/pts/" "$(in_pty ctr -a "$T/containerd.sock" -n berth-test run --rm -t "${R[@]}" "$ROOTFS" c-tty "${TTY_CMD_ABS[@]}")"
   ctr_cli run -d "${R[@]}" "$ROOTFS" c-bg /bin/sleep 1000 >/dev/null
   expect "containerd: exec" "in-exec" "$(ctr_cli task exec --exec-id e1 c-bg /bin/echo in-exec 2>&1)"
-  expect "containerd: exec -t" "/dev/pts/" "$(in_pty ctr -a "$T/containerd.sock" -n berth-test task exec -t --exec-id e2 c-bg /bin/tty)"
+  expect "containerd: exec -t" "/dev/pts/" "$(in_pty ctr -a "$T/containerd.sock" -n berth-test task exec -t --exec-id e2 c-bg "${TTY_CMD_ABS[@]}")"
   ctr_cli task pause c-bg
   expect "containerd: pause" "PAUSED" "$(ctr_cli task ls)"
   ctr_cli task resume c-bg
@@ -87,10 +92,10 @@ test_podman() {
   expect "podman: run --rm" "hello-podman" "$(podman_cli run --rm "${UL[@]}" busybox echo hello-podman 2>&1)"
   set +e; podman_cli run --rm "${UL[@]}" busybox sh -c 'exit 7'; local rc=$?; set -e
   [ "$rc" = 7 ] || fail "podman: exit code $rc, want 7"; log "ok   podman: exit code"
-  expect "podman: run -it" "/dev/pts/0" "$(in_pty podman --root "$T/podman/root" --runroot "$T/podman/run" --tmpdir "$T/podman/tmp" --network-config-dir "$T/podman/net" --cgroup-manager cgroupfs --events-backend file --runtime "$RT" run --rm -it "${UL[@]}" busybox tty)"
+  expect "podman: run -it" "/dev/pts/0" "$(in_pty podman --root "$T/podman/root" --runroot "$T/podman/run" --tmpdir "$T/podman/tmp" --network-config-dir "$T/podman/net" --cgroup-manager cgroupfs --events-backend file --runtime "$RT" run --rm -it "${UL[@]}" busybox "${TTY_CMD[@]}")"
   podman_cli run -d --name p-bg "${UL[@]}" busybox sleep 1000 >/dev/null
   expect "podman: exec" "in-exec" "$(podman_cli exec p-bg echo in-exec 2>&1)"
-  expect "podman: exec -it" "/dev/pts/" "$(in_pty podman --root "$T/podman/root" --runroot "$T/podman/run" --tmpdir "$T/podman/tmp" --network-config-dir "$T/podman/net" --cgroup-manager cgroupfs --events-backend file --runtime "$RT" exec -it p-bg tty)"
+  expect "podman: exec -it" "/dev/pts/" "$(in_pty podman --root "$T/podman/root" --runroot "$T/podman/run" --tmpdir "$T/podman/tmp" --network-config-dir "$T/podman/net" --cgroup-manager cgroupfs --events-backend file --runtime "$RT" exec -it p-bg "${TTY_CMD[@]}")"
   podman_cli pause p-bg >/dev/null
   expect "podman: pause" "paused" "$(podman_cli inspect -f '{{.State.Status}}' p-bg)"
   podman_cli unpause p-bg >/dev/null
@@ -115,11 +120,11 @@ test_docker() {
   expect "docker: run --rm" "hello-docker" "$(docker_cli run --rm "${N[@]}" busybox echo hello-docker 2>&1)"
   set +e; docker_cli run --rm "${N[@]}" busybox sh -c 'exit 7'; local rc=$?; set -e
   [ "$rc" = 7 ] || fail "docker: exit code $rc, want 7"; log "ok   docker: exit code"
-  expect "docker: run -it" "/dev/pts/0" "$(in_pty env DOCKER_HOST="unix://$T/docker.sock" DOCKER_CONFIG="$T/docker-config" docker run --rm -it "${N[@]}" busybox tty)"
+  expect "docker: run -it" "/dev/pts/0" "$(in_pty env DOCKER_HOST="unix://$T/docker.sock" DOCKER_CONFIG="$T/docker-config" docker run --rm -it "${N[@]}" busybox "${TTY_CMD[@]}")"
   docker_cli run -d --name d-bg "${N[@]}" busybox sleep 1000 >/dev/null
   expect "docker: runtime" "berth" "$(docker_cli inspect -f '{{.HostConfig.Runtime}}' d-bg)"
   expect "docker: exec" "in-exec" "$(docker_cli exec d-bg echo in-exec 2>&1)"
-  expect "docker: exec -it" "/dev/pts/" "$(in_pty env DOCKER_HOST="unix://$T/docker.sock" DOCKER_CONFIG="$T/docker-config" docker exec -it d-bg tty)"
+  expect "docker: exec -it" "/dev/pts/" "$(in_pty env DOCKER_HOST="unix://$T/docker.sock" DOCKER_CONFIG="$T/docker-config" docker exec -it d-bg "${TTY_CMD[@]}")"
   docker_cli pause d-bg >/dev/null
   expect "docker: pause" "paused" "$(docker_cli inspect -f '{{.State.Status}}' d-bg)"
   docker_cli unpause d-bg >/dev/null
