@@ -31,4 +31,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 command -v cargo >/dev/null || { echo "setup: cargo is missing (rustup toolchain expected)" >&2; exit 1; }
-rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+# Ask cargo itself whether clippy and rustfmt work: a toolchain may come
+# without a rustup front end, and then only a missing component is an error.
+if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 2>&1; then
+  command -v rustup >/dev/null || { echo "setup: cargo clippy/fmt missing and no rustup to add them" >&2; exit 1; }
+  rustup component add clippy rustfmt
+fi
