@@ -14,6 +14,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
+use crate::cgroup_join::Join;
 use crate::channel::{self, Channel};
 use crate::config::{self, Plan};
 use crate::error::{Context, Error, Result};
@@ -208,7 +209,7 @@ impl Runtime {
 
         let oci = OciState::new(&saved, Status::Created);
         let (ours, theirs) = channel::pair()?;
-        let pid = spawn_init(
+        let (pid, join) = spawn_init(
             plan,
             theirs,
             fifo,
@@ -216,9 +217,10 @@ impl Runtime {
             opts.stdio,
             opts.preserve_fds,
             oci.clone(),
+            Join::open(Some(&cg)),
         )?;
         undo.pid = Some(pid);
-        let pty_master = setup_init(plan, &ours, pid, &cg, &saved, &oci)?;
+        let pty_master = setup_init(plan, &ours, pid, &join, &saved, &oci)?;
 
         let (start, _) = state::proc_start(pid)
             .ok_or_else(|| Error::Init("exited right after setting up".into()))?;
@@ -493,7 +495,11 @@ pub(crate) enum ChildNs<'a> {
 /// Clones a child with `flags`, first entering `for_children` (setns of a
 /// pid or time namespace changes where our children go, not ourselves) and
 /// leaving them again in the parent right after.
-pub(crate) fn clone_in(flags: CloneFlags, for_children: &[ChildNs<'_>]) -> Result<Forked> {
+pub(crate) fn clone_in(
+    flags: CloneFlags,
+    for_children: &[ChildNs<'_>],
+    join: &mut Join,
+) -> Result<Forked> {
     let mut restore: Vec<(OwnedFd, CloneFlags)> = Vec::new();
     let undo = |restore: &[(OwnedFd, CloneFlags)]| -> Result<()> {
         for (fd, flag) in restore {
@@ -527,7 +533,18 @@ pub(crate) fn clone_in(flags: CloneFlags, for_children: &[ChildNs<'_>]) -> Resul
         undo(&restore)?;
         return Err(e);
     }
-    let forked = berth_sys::process::clone_fork(flags.bits());
+    let forked = match join.v2_dir() {
+        Some(dir) => match berth_sys::process::clone_fork_into(flags.bits(), Some(dir)) {
+            Ok(f) => {
+                join.born_in_v2();
+                Ok(f)
+            }
+            // No clone3, or a cgroup it refuses: clone as before, and the
+            // runtime writes cgroup.procs (which reports a real problem).
+            Err(_) => berth_sys::process::clone_fork(flags.bits()),
+        },
+        None => berth_sys::process::clone_fork(flags.bits()),
+    };
     if !matches!(forked, Ok(Forked::Child)) {
         undo(&restore)?;
     }
@@ -537,7 +554,10 @@ pub(crate) fn clone_in(flags: CloneFlags, for_children: &[ChildNs<'_>]) -> Resul
 /// `CLONE_NEWTIME`, which nix does not name.
 pub(crate) const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(0x80);
 
-/// Clones the init into its new namespaces and runs it there.
+/// Clones the init into its new namespaces (and, where it can, its cgroup)
+/// and runs it there. Returns its pid and what is left of `join` for the
+/// runtime to do.
+#[allow(clippy::too_many_arguments)]
 fn spawn_init(
     plan: &Plan,
     chan: Channel,
@@ -546,7 +566,8 @@ fn spawn_init(
     stdio: Option<[OwnedFd; 3]>,
     preserve_fds: u32,
     state: OciState,
-) -> Result<i32> {
+    mut join: Join,
+) -> Result<(i32, Join)> {
     let mut for_children = Vec::new();
     if let Some(j) = &plan.join_pid {
         for_children.push(ChildNs::Join(j.fd.as_fd(), CloneFlags::CLONE_NEWPID));
@@ -558,7 +579,7 @@ fn spawn_init(
         Some(config::TimeNs::New(offsets)) => for_children.push(ChildNs::NewTime(offsets)),
         None => {}
     }
-    match clone_in(plan.clone_flags, &for_children)? {
+    match clone_in(plan.clone_flags, &for_children, &mut join)? {
         Forked::Child => init::run(InitArgs {
             plan,
             chan,
@@ -567,8 +588,9 @@ fn spawn_init(
             stdio,
             preserve_fds,
             state,
+            join,
         }),
-        Forked::Parent(pid) => Ok(pid),
+        Forked::Parent(pid) => Ok((pid, join)),
     }
 }
 
@@ -578,7 +600,7 @@ fn setup_init(
     plan: &Plan,
     chan: &Channel,
     pid: i32,
-    cg: &berth_cgroups::Manager,
+    join: &Join,
     saved: &Saved,
     oci: &OciState,
 ) -> Result<Option<OwnedFd>> {
@@ -593,7 +615,7 @@ fn setup_init(
         }
     }
     chan.send(b'G', pid.to_string().as_bytes(), None)?;
-    cg.apply(pid).map_err(Error::Cgroup)?;
+    join.apply_rest(pid)?;
     chan.send(b'A', b"", None)?;
     let mut master = None;
     loop {

@@ -8,6 +8,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use nix::sched::{setns, CloneFlags};
 use nix::unistd::{dup2, setresgid, setresuid, setsid, Gid, Uid};
 
+use crate::cgroup_join::Join;
 use crate::channel::{self, Channel};
 use crate::config::{self, ProcPlan, SeccompPlan};
 use crate::container::{clone_in, write_pid_file, ChildNs, CLONE_NEWTIME};
@@ -119,12 +120,14 @@ impl Runtime {
         if let Some(ns) = &target.time_ns {
             for_children.push(ChildNs::Join(ns.as_fd(), CLONE_NEWTIME));
         }
-        let forked = clone_in(CloneFlags::empty(), &for_children);
+        let mut join = Join::open(saved.cgroup.as_ref());
+        let forked = clone_in(CloneFlags::empty(), &for_children, &mut join);
         let pid = match forked? {
             berth_sys::process::Forked::Child => {
                 drop(ours);
                 child(
                     theirs,
+                    join,
                     &target,
                     &plan,
                     seccomp.as_ref(),
@@ -137,9 +140,7 @@ impl Runtime {
         };
         drop(theirs);
         let result = (|| {
-            if let Some(cg) = &saved.cgroup {
-                cg.apply(pid).map_err(Error::Cgroup)?;
-            }
+            join.apply_rest(pid)?;
             ours.send(b'G', b"", None)?;
             let mut master = None;
             loop {
@@ -175,8 +176,10 @@ impl Runtime {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn child(
     chan: Channel,
+    mut join: Join,
     target: &Target,
     p: &ProcPlan,
     seccomp: Option<&SeccompPlan>,
@@ -185,6 +188,7 @@ fn child(
     preserve_fds: u32,
 ) -> ! {
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        join.join_self()?;
         child_setup(&chan, target, p, seccomp, console, stdio, preserve_fds)
     }));
     match res {

@@ -15,6 +15,7 @@ use nix::fcntl::OFlag;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::unistd::{dup2, setresgid, setresuid, setsid, Gid, Uid};
 
+use crate::cgroup_join::Join;
 use crate::channel::Channel;
 use crate::config::{Plan, ProcPlan};
 use crate::error::{Context, Error, Result};
@@ -34,6 +35,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     /// The container's state, for the hooks run in its namespaces.
     pub state: OciState,
+    /// The cgroup hierarchies the init joins by itself.
+    pub join: Join,
 }
 
 /// Runs the init; never returns.
@@ -57,6 +60,7 @@ pub fn run(mut args: InitArgs<'_>) -> ! {
 
 fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
     let plan = args.plan;
+    args.join.join_self()?;
     // Device nodes and mount points get exactly the modes asked for.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     let (payload, _) = args.chan.expect(b'G', "the runtime to write the id maps")?;
@@ -77,9 +81,10 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .ctx(|| "setresuid 0 in the user namespace".into())?;
     }
-    // The runtime moves us into our cgroup while we set up (writing
-    // cgroup.procs can wait for an RCU grace period); `in_cgroup` waits for
-    // its word where it matters, at the latest before reporting ready.
+    // The runtime moves us into the hierarchies we could not join by
+    // ourselves while we set up (writing cgroup.procs can wait for an RCU
+    // grace period); `in_cgroup` waits for its word where it matters, at the
+    // latest before reporting ready.
     let in_cgroup_done = std::cell::Cell::new(false);
     let in_cgroup = || -> Result<()> {
         if !in_cgroup_done.get() {

@@ -45,6 +45,7 @@
 //! Errors are [`Error`], with [`Error::kind`] for exit codes and API status.
 #![forbid(unsafe_code)]
 
+mod cgroup_join;
 mod channel;
 mod config;
 mod container;

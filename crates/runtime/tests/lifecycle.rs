@@ -6,6 +6,22 @@ mod common;
 use common::{ready, stderr, stdout, Bundle};
 use serde_json::{json, Value};
 
+/// `run --detach` of the bundle's config as it stands; returns the id.
+fn run_detached(b: &mut Bundle, name: &str) -> String {
+    b.write_config();
+    let id = b.id(name);
+    let bundle = b.path();
+    let o = b.runtime(&[
+        "run",
+        "--detach",
+        "--bundle",
+        bundle.to_str().expect("utf8"),
+        &id,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    id
+}
+
 fn state(b: &Bundle, id: &str) -> Value {
     let o = b.runtime(&["state", id]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -169,17 +185,7 @@ fn exec_runs_in_the_container() {
     let mut b = Bundle::new();
     b.config["process"]["args"] = json!(["/bin/sleep", "30"]);
     b.config["hostname"] = json!("exec-host");
-    b.write_config();
-    let id = b.id("exec");
-    let bundle = b.path();
-    let o = b.runtime(&[
-        "run",
-        "--detach",
-        "--bundle",
-        bundle.to_str().expect("utf8"),
-        &id,
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let id = run_detached(&mut b, "exec");
     let o = b.runtime(&["exec", &id, "/bin/sh", "-c", "hostname; echo $$; exit 3"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let out = stdout(&o);
@@ -201,6 +207,41 @@ fn exec_runs_in_the_container() {
     let o = b.runtime(&["resume", &id]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(state(&b, &id)["status"], "running");
+    let o = b.runtime(&["delete", "--force", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Every line of /proc/<pid>/cgroup names the container's cgroup.
+fn assert_in_cgroup(pid: &str, id: &str) {
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("read cgroup");
+    let want = format!("/berth/{id}");
+    for line in own.lines() {
+        assert!(line.ends_with(&want), "pid {pid} is not in {want}: {own}");
+    }
+}
+
+#[test]
+fn init_and_exec_join_every_cgroup_hierarchy() {
+    if !ready() {
+        return;
+    }
+    // The init moves itself into the v1 hierarchies (a `tasks` file) and is
+    // cloned straight into the v2 one: both must leave no hierarchy out.
+    let mut b = Bundle::new();
+    b.config["process"]["args"] = json!(["/bin/sleep", "30"]);
+    // Without a cgroup namespace, the exec'd process sees the same paths as
+    // the host does.
+    let ns = b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("namespaces");
+    ns.retain(|n| n["type"] != "cgroup");
+    let id = run_detached(&mut b, "cgjoin");
+    let pid = state(&b, &id)["pid"].to_string();
+    assert_in_cgroup(&pid, &id);
+    let o = b.runtime(&["exec", &id, "/bin/cat", "/proc/self/cgroup"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let init = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("read cgroup");
+    assert_eq!(stdout(&o), init, "exec'd process and init differ");
     let o = b.runtime(&["delete", "--force", &id]);
     assert!(o.status.success(), "{}", stderr(&o));
 }

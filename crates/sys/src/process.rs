@@ -3,7 +3,7 @@
 //! `close_range`, `setdomainname` and `_exit`.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::check;
 
@@ -34,6 +34,36 @@ pub fn is_single_threaded() -> io::Result<bool> {
 /// allocator) would never be released in the child. In a single-threaded
 /// process nothing is held by anyone else, so the child may allocate.
 pub fn clone_fork(flags: libc::c_int) -> io::Result<Forked> {
+    clone_fork_into(flags, None)
+}
+
+/// The arguments of `clone3(2)` (`struct clone_args`, version 2: 88 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `CLONE_INTO_CGROUP` (Linux 5.7): the child starts in the cgroup v2
+/// directory `clone_args.cgroup` instead of its parent's.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Like [`clone_fork`], but with `cgroup` (a cgroup v2 directory) the child
+/// is born in that cgroup (`clone3` with `CLONE_INTO_CGROUP`): no later write
+/// of its pid into `cgroup.procs`, which waits for an RCU grace period.
+/// Fails (with no child) where the kernel lacks `clone3` or refuses the
+/// cgroup; the caller may then clone without it.
+pub fn clone_fork_into(flags: libc::c_int, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forked> {
     const NS_FLAGS: libc::c_int = libc::CLONE_NEWNS
         | libc::CLONE_NEWUTS
         | libc::CLONE_NEWIPC
@@ -52,22 +82,49 @@ pub fn clone_fork(flags: libc::c_int) -> io::Result<Forked> {
             "clone: the calling process has more than one thread",
         ));
     }
-    // SAFETY: a raw clone without CLONE_VM and with a null stack pointer gives
-    // the child its own copy-on-write address space and the same stack
-    // position, exactly as fork(2) does; the flags were checked above to hold
-    // only namespace bits (no CLONE_VM/CLONE_THREAD/CLONE_SETTLS, which would
-    // share memory or need a new stack). The process was checked to be
-    // single-threaded, so no lock is held by a thread that the child would
-    // not have. The pointer arguments are null, which clone accepts.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
+    let ret = match cgroup {
+        None => {
+            // SAFETY: a raw clone without CLONE_VM and with a null stack
+            // pointer gives the child its own copy-on-write address space and
+            // the same stack position, exactly as fork(2) does; the flags were
+            // checked above to hold only namespace bits (no CLONE_VM/
+            // CLONE_THREAD/CLONE_SETTLS, which would share memory or need a
+            // new stack). The process was checked to be single-threaded, so no
+            // lock is held by a thread that the child would not have. The
+            // pointer arguments are null, which clone accepts.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_clone,
+                    (flags | libc::SIGCHLD) as libc::c_ulong,
+                    0usize,
+                    0usize,
+                    0usize,
+                    0usize,
+                )
+            }
+        }
+        Some(dir) => {
+            let args = CloneArgs {
+                flags: flags as u32 as u64 | CLONE_INTO_CGROUP,
+                exit_signal: libc::SIGCHLD as u64,
+                cgroup: dir.as_raw_fd() as u64,
+                ..CloneArgs::default()
+            };
+            // SAFETY: as for clone above (fork-like: no CLONE_VM, stack 0 and
+            // stack_size 0, which clone3 accepts as "keep the caller's stack
+            // position"), in a single-threaded process. `args` is a valid,
+            // initialised clone_args of the size passed, alive for the call;
+            // its only pointer-like fields (pidfd, child_tid, parent_tid,
+            // set_tid) are 0, so the kernel writes nowhere, and `cgroup` is a
+            // descriptor borrowed for the duration of the call.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_clone3,
+                    &args as *const CloneArgs,
+                    std::mem::size_of::<CloneArgs>(),
+                )
+            }
+        }
     };
     let pid = check(ret, "clone", &format_args!("flags {flags:#x}"))?;
     Ok(if pid == 0 {
