@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod logfile;
+mod oom;
 mod proc;
 mod runtime;
 mod server;

@@ -1042,7 +1042,7 @@ impl Shim {
         let exit = ExitStatus {
             code,
             finished_at: time::now(),
-            oom_killed: false,
+            oom_killed: crate::oom::killed(&self.cfg.bundle, &self.cfg.id),
             error: None,
         };
         self.record_exit(exit);

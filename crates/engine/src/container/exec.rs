@@ -21,6 +21,19 @@ pub(crate) struct ExecConfig {
     console_size: Option<[u16; 2]>,
 }
 
+impl ExecConfig {
+    /// A healthcheck: the container's user, directory and environment,
+    /// output collected, no terminal.
+    pub(super) fn probe(cmd: Vec<String>) -> Self {
+        Self {
+            attach_stdout: true,
+            attach_stderr: true,
+            cmd: Some(cmd),
+            ..Self::default()
+        }
+    }
+}
+
 pub(crate) struct ExecEntry {
     pub container_id: String,
     cfg: ExecConfig,
@@ -175,7 +188,11 @@ impl Containers {
 
     /// The exec's OCI process: the container's, with the exec's command,
     /// environment, user, directory and terminal.
-    fn exec_process(&self, rec: &super::types::Record, cfg: &ExecConfig) -> Result<Value> {
+    pub(super) fn exec_process(
+        &self,
+        rec: &super::types::Record,
+        cfg: &ExecConfig,
+    ) -> Result<Value> {
         let p = self.inner.shim_dir(&rec.id).join("bundle/config.json");
         let spec: Value = std::fs::read(&p)
             .ok()

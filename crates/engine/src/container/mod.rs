@@ -21,6 +21,7 @@
 
 mod exec;
 mod fs;
+mod health;
 mod logs;
 mod names;
 pub mod spec;
@@ -30,6 +31,7 @@ mod view;
 
 pub use berth_shim_proto::{frame, time};
 pub use exec::ExecInspect;
+pub use health::{CheckResult, Health};
 pub use logs::{parse_time as parse_log_time, LogLine, LogOptions};
 pub use view::ListOptions;
 
@@ -258,6 +260,7 @@ pub(crate) struct Inner {
     netvol: crate::network::hooks::ContainerHooks,
     table: Mutex<Table>,
     changed: Condvar,
+    health: Arc<health::Scheduler>,
 }
 
 /// The container service.
@@ -332,6 +335,19 @@ impl Inner {
         }
         self.events
             .publish(Event::new("container", action, &rec.id, attrs));
+    }
+
+    /// A run ended: `oom` first when the OOM killer struck, then `die`, as
+    /// docker orders them.
+    fn publish_exit(&self, rec: &Record) {
+        if rec.state.oom_killed {
+            self.publish(rec, "oom", &[]);
+        }
+        self.publish(
+            rec,
+            "die",
+            &[("exitCode", rec.state.exit_code.to_string())],
+        );
     }
 
     /// Find a container by full id, name, or unique id prefix.
@@ -410,6 +426,7 @@ impl Containers {
             netvol: crate::network::hooks::ContainerHooks::new(engine),
             table: Mutex::new(Table::default()),
             changed: Condvar::new(),
+            health: Arc::default(),
         });
         let mut running = Vec::new();
         {
@@ -469,6 +486,7 @@ impl Containers {
                             e.rec.restart_count = st.restart_count;
                         });
                         self.monitor(id);
+                        self.health_start(id, false);
                         return;
                     }
                 }
@@ -501,20 +519,18 @@ impl Containers {
                 _ => {
                     s.exit_code = 137;
                     s.finished_at = now();
+                    s.oom_killed = false;
                 }
             }
             s.status = "exited".into();
             s.pid = 0;
+            s.health_stopped();
             e.exits += 1;
             e.monitored = false;
         }) else {
             return;
         };
-        inner.publish(
-            &rec,
-            "die",
-            &[("exitCode", rec.state.exit_code.to_string())],
-        );
+        inner.publish_exit(&rec);
         if rec.host().auto_remove {
             // `--rm` takes the anonymous volumes along, as docker's.
             if let Err(e) = self.remove(id, true, true) {
@@ -558,17 +574,15 @@ impl Containers {
                         if let Some(x) = &exit {
                             e.rec.state.exit_code = x.code;
                             e.rec.state.finished_at = x.finished_at;
+                            e.rec.state.oom_killed = x.oom_killed;
                         }
                         e.rec.state.status = status_name(st.status).into();
                         e.rec.state.pid = st.pid;
+                        e.rec.state.health_stopped();
                         e.rec.restart_count = st.restart_count;
                         e.exits += 1;
                     }) {
-                        inner.publish(
-                            &rec,
-                            "die",
-                            &[("exitCode", rec.state.exit_code.to_string())],
-                        );
+                        inner.publish_exit(&rec);
                     }
                     self.follow_restart(id, &client);
                 }
@@ -592,10 +606,12 @@ impl Containers {
                         e.rec.state.status = status_name(st.status).into();
                         e.rec.state.pid = st.pid;
                         e.rec.state.started_at = st.started_at;
+                        e.rec.state.oom_killed = false;
                         e.rec.restart_count = st.restart_count;
                     }) {
                         self.inner.publish(&rec, "start", &[]);
                     }
+                    self.health_start(id, true);
                     return;
                 }
                 _ => return,
@@ -859,12 +875,14 @@ impl Containers {
                     s.started_at = st.started_at;
                     s.error.clear();
                     s.exit_code = 0;
+                    s.oom_killed = false;
                     e.rec.manually_stopped = false;
                 });
                 if let Some(rec) = rec {
                     inner.publish(&rec, "start", &[]);
                 }
                 self.monitor(&id);
+                self.health_start(&id, true);
                 Ok(())
             }
             Err(e) => {

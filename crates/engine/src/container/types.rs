@@ -176,11 +176,22 @@ pub struct State {
     pub started_at: i64,
     pub finished_at: i64,
     pub oom_killed: bool,
+    /// Set while the container has a healthcheck.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::Health>,
 }
 
 impl State {
     pub fn is_running(&self) -> bool {
         matches!(self.status.as_str(), "running" | "paused" | "restarting")
+    }
+
+    /// The run ended: docker shows a stopped container's health as
+    /// unhealthy (its monitor stopped).
+    pub(crate) fn health_stopped(&mut self) {
+        if let Some(h) = &mut self.health {
+            h.status = super::health::UNHEALTHY.into();
+        }
     }
 }
 

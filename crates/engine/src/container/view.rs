@@ -1,7 +1,7 @@
 //! `docker inspect` and `docker ps` in the Engine API's shapes.
 
 use super::types::Record;
-use super::{Containers, Result};
+use super::{Containers, Health, Result};
 use berth_shim_proto::time::format_rfc3339_nano;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -39,8 +39,9 @@ fn status_text(r: &Record) -> String {
     let now = berth_shim_proto::time::now();
     let ago = |t: i64| human_duration((now - t) / 1_000_000_000);
     let s = &r.state;
+    let health = s.health.as_ref().map(|h| h.ps_suffix()).unwrap_or_default();
     match s.status.as_str() {
-        "running" => format!("Up {}", ago(s.started_at)),
+        "running" => format!("Up {}{health}", ago(s.started_at)),
         "paused" => format!("Up {} (Paused)", ago(s.started_at)),
         "restarting" => format!("Restarting ({}) {} ago", s.exit_code, ago(s.finished_at)),
         "removing" => "Removal In Progress".into(),
@@ -48,6 +49,23 @@ fn status_text(r: &Record) -> String {
         "exited" => format!("Exited ({}) {} ago", s.exit_code, ago(s.finished_at)),
         _ => "Created".into(),
     }
+}
+
+/// `State.Health`, with times as RFC 3339.
+fn health_json(h: &Health) -> Value {
+    let log: Vec<Value> = h
+        .log
+        .iter()
+        .map(|r| {
+            json!({
+                "Start": time(r.start),
+                "End": time(r.end),
+                "ExitCode": r.exit_code,
+                "Output": r.output,
+            })
+        })
+        .collect();
+    json!({"Status": h.status, "FailingStreak": h.failing_streak, "Log": log})
 }
 
 fn host_config(r: &Record) -> Value {
@@ -112,6 +130,22 @@ impl Containers {
                 .map(|(k, _)| k.clone())
                 .collect()
         };
+        let mut state = json!({
+            "Status": s.status,
+            "Running": matches!(s.status.as_str(), "running" | "paused"),
+            "Paused": s.status == "paused",
+            "Restarting": s.status == "restarting",
+            "OOMKilled": s.oom_killed,
+            "Dead": s.status == "dead",
+            "Pid": s.pid,
+            "ExitCode": s.exit_code,
+            "Error": s.error,
+            "StartedAt": time(s.started_at),
+            "FinishedAt": time(s.finished_at),
+        });
+        if let Some(h) = &s.health {
+            state["Health"] = health_json(h);
+        }
         let upper = berth_store::Snapshotter::upper_dir(&self.inner.store.snapshots, &r.rw_key)
             .map(|p| p.display().to_string())
             .unwrap_or_default();
@@ -120,19 +154,7 @@ impl Containers {
             "Created": time(r.created),
             "Path": r.path,
             "Args": r.args,
-            "State": {
-                "Status": s.status,
-                "Running": matches!(s.status.as_str(), "running" | "paused"),
-                "Paused": s.status == "paused",
-                "Restarting": s.status == "restarting",
-                "OOMKilled": s.oom_killed,
-                "Dead": s.status == "dead",
-                "Pid": s.pid,
-                "ExitCode": s.exit_code,
-                "Error": s.error,
-                "StartedAt": time(s.started_at),
-                "FinishedAt": time(s.finished_at),
-            },
+            "State": state,
             "Image": r.image_id,
             "ResolvConfPath": dir.join("resolv.conf"),
             "HostnamePath": dir.join("hostname"),
@@ -207,7 +229,7 @@ pub struct ListOptions {
     /// Only the `limit` newest (0: no limit).
     pub limit: usize,
     pub latest: bool,
-    /// `status`, `name`, `id`, `label`, `ancestor`, `exited`.
+    /// `status`, `name`, `id`, `label`, `ancestor`, `exited`, `health`.
     pub filters: BTreeMap<String, Vec<String>>,
 }
 
@@ -242,6 +264,13 @@ fn matches_filters(r: &Record, filters: &BTreeMap<String, Vec<String>>) -> bool 
                 || r.image_id == v
                 || r.image_id.trim_start_matches("sha256:").starts_with(v)
                 || r.image.split(':').next() == Some(v)
+        })
+        && any("health", &|v| {
+            v == r
+                .state
+                .health
+                .as_ref()
+                .map_or("none", |h| h.status.as_str())
         })
         && any("exited", &|v| {
             r.state.status == "exited" && v.parse::<i32>().ok() == Some(r.state.exit_code)
