@@ -6,6 +6,7 @@ pub mod digest;
 pub mod fsutil;
 pub mod id;
 pub mod testenv;
+pub mod time;
 
 /// What went wrong, in the few classes that an API edge turns into a status
 /// code or an exit code. Every library error exposes `kind()`.

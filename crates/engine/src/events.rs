@@ -41,7 +41,7 @@ pub struct Event {
 impl Event {
     /// A new event stamped now.
     pub fn new(typ: &str, action: &str, id: &str, attributes: BTreeMap<String, String>) -> Self {
-        let nanos = crate::timefmt::now_nanos();
+        let nanos = berth_base::time::now_nanos();
         Self {
             typ: typ.into(),
             action: action.into(),

@@ -51,7 +51,6 @@ pub mod image;
 pub mod network;
 pub mod reference;
 pub mod spec;
-pub mod timefmt;
 pub mod volume;
 
 pub use error::{Error, Result};

@@ -10,7 +10,7 @@ use berth_api_types::container_cfg::{
     CreateRequest, CreateResponse, DeviceMapping, EndpointIpam, EndpointSettings, HostConfig,
     LogConfig, Mount, NetworkingConfig, PortBinding, RestartPolicy, Ulimit, WaitResponse,
 };
-use berth_api_types::time::parse_go_duration_nanos;
+use berth_base::time::parse_go_duration;
 use berth_client::{read_all, Error as ClientError, ReqBody};
 use clap::{ArgAction, Args};
 use hyper::{Method, StatusCode};
@@ -295,7 +295,7 @@ pub fn ram_in_bytes(s: &str) -> Result<i64, CliError> {
 fn duration_nanos(flag: &str, v: &Option<String>) -> Result<i64, CliError> {
     match v {
         None => Ok(0),
-        Some(s) => parse_go_duration_nanos(s)
+        Some(s) => parse_go_duration(s)
             .filter(|n| *n >= 0)
             .ok_or_else(|| usage(format!("invalid argument {s:?} for \"--{flag}\" flag"))),
     }

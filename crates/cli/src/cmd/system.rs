@@ -6,9 +6,10 @@ use crate::format::units::{bytes_size, human_size, human_size_prec};
 use crate::format::{row, RowFormat};
 use crate::{App, CliError};
 use berth_api_types::system::{DiskUsage, EventMessage, Info, Version};
-use berth_api_types::time::{parse_go_duration_nanos, Timestamp};
+use berth_api_types::time::Timestamp;
 use berth_api_types::version::MAX_API_VERSION;
 use berth_api_types::Filters;
+use berth_base::time::parse_go_duration;
 use berth_client::for_each_json_line;
 use clap::{Args, Subcommand};
 use hyper::Method;
@@ -679,7 +680,7 @@ pub struct EventsArgs {
 /// The CLI's `GetTimestamp`: a duration is relative to now, anything else
 /// goes to the daemon as given.
 pub(crate) fn timestamp_arg(v: &str) -> String {
-    match parse_go_duration_nanos(v) {
+    match parse_go_duration(v) {
         Some(d) => {
             let t = Timestamp::from_nanos(Timestamp::now().as_nanos() - d);
             format!("{}.{:09}", t.secs, t.nanos)

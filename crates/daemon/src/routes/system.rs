@@ -316,7 +316,7 @@ const EVENT_FILTERS: &[&str] = &[
 fn parse_time(req: &Req, key: &str) -> Result<Option<Timestamp>, ApiError> {
     match req.q(key).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => Timestamp::parse_query(v)
+        Some(v) => Timestamp::parse_relative(v, Timestamp::now())
             .map(Some)
             .ok_or_else(|| ApiError::invalid(format!("invalid value for {key}: {v:?}"))),
     }

@@ -33,43 +33,7 @@ pub struct LogLine {
 /// Parse docker's `--since`/`--until`: RFC 3339, Unix seconds (with a
 /// fraction), or a duration before now (`10m`, `1h30m`, `45s`).
 pub fn parse_time(s: &str) -> Option<i64> {
-    if s.is_empty() {
-        return None;
-    }
-    if let Some(t) = berth_shim_proto::time::parse_rfc3339(s) {
-        return Some(t);
-    }
-    if let Ok(f) = s.parse::<f64>() {
-        return Some((f * 1e9) as i64);
-    }
-    // Go durations.
-    let mut total = 0f64;
-    let mut num = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') {
-            unit.push('s');
-            chars.next();
-        }
-        let v: f64 = num.parse().ok()?;
-        num.clear();
-        total += v * match unit.as_str() {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => return None,
-        };
-    }
-    if !num.is_empty() {
-        return None;
-    }
-    Some(berth_shim_proto::time::now() - (total * 1e9) as i64)
+    berth_base::time::parse_since(s, berth_base::time::now_nanos())
 }
 
 fn files(path: &Path) -> Vec<PathBuf> {
@@ -222,23 +186,5 @@ impl Containers {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_parse_like_docker() {
-        assert_eq!(
-            parse_time("2023-11-14T22:13:20Z"),
-            Some(1_700_000_000_000_000_000)
-        );
-        assert_eq!(parse_time("1700000000.5"), Some(1_700_000_000_500_000_000));
-        let now = berth_shim_proto::time::now();
-        let t = parse_time("1h30m").unwrap();
-        assert!((now - t - 5400 * 1_000_000_000).abs() < 2_000_000_000);
-        assert_eq!(parse_time("5x"), None);
     }
 }

@@ -80,7 +80,7 @@ impl Images {
         }
         let blob = layer.blob.to_string();
 
-        let created = crate::timefmt::format_nanos(crate::timefmt::now_nanos());
+        let created = berth_base::time::format_rfc3339_nano(berth_base::time::now_nanos());
         let mut diff_ids = base.rootfs.diff_ids.clone();
         diff_ids.push(layer.stats.diff_id.to_string());
         let mut history = base.history.clone();

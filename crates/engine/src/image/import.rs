@@ -46,7 +46,7 @@ impl Images {
         }
         let layer = ingest_layer(&self.store, r, None)?;
         let blob = layer.blob.to_string();
-        let created = crate::timefmt::format_nanos(crate::timefmt::now_nanos());
+        let created = berth_base::time::format_rfc3339_nano(berth_base::time::now_nanos());
         let src = if opts.source.is_empty() {
             "-"
         } else {

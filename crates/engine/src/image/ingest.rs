@@ -191,7 +191,7 @@ impl Images {
                     id: id.to_string(),
                     layers: chains,
                     size,
-                    created_unix: crate::timefmt::parse_rfc3339(&created)
+                    created_unix: berth_base::time::parse_rfc3339(&created)
                         .map_or(0, |n| n / 1_000_000_000),
                     created,
                     labels: cfg
@@ -219,7 +219,7 @@ impl Images {
             tx.add_layer(l)?;
         }
         let mut ids = Vec::new();
-        let now = crate::timefmt::format_nanos(crate::timefmt::now_nanos());
+        let now = berth_base::time::format_rfc3339_nano(berth_base::time::now_nanos());
         for (rec, img) in &image_recs {
             let mut rec = match tx.image(&rec.id)? {
                 Some(existing) => existing,

@@ -534,7 +534,7 @@ impl Images {
                 created: h
                     .created
                     .as_deref()
-                    .and_then(crate::timefmt::parse_rfc3339)
+                    .and_then(berth_base::time::parse_rfc3339)
                     .map_or(0, |n| n / 1_000_000_000),
                 created_by: h.created_by.clone().unwrap_or_default(),
                 tags: Vec::new(),
@@ -585,7 +585,9 @@ impl Images {
         let mut tx = self.store.meta.write()?;
         tx.set_ref(&reference.to_string(), &img.id)?;
         let mut rec = img.clone();
-        rec.last_tag_time = Some(crate::timefmt::format_nanos(crate::timefmt::now_nanos()));
+        rec.last_tag_time = Some(berth_base::time::format_rfc3339_nano(
+            berth_base::time::now_nanos(),
+        ));
         tx.put_image(&rec)?;
         self.store.commit(tx)?;
         self.event("tag", &img.id, Some(&reference.familiar()));
@@ -791,26 +793,12 @@ fn short(id: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
 
-/// `until` of prune: Unix seconds, RFC 3339, or a Go duration back from now
-/// (`24h`, `90m`, `30s`).
+/// `until` of prune, in seconds: Unix seconds, RFC 3339, or a Go duration
+/// back from now (`24h`, `90m`, `30s`).
 fn parse_until(v: &str) -> Result<i64> {
-    if let Ok(secs) = v.split('.').next().unwrap_or(v).parse::<i64>() {
-        return Ok(secs);
-    }
-    if let Some(n) = crate::timefmt::parse_rfc3339(v) {
-        return Ok(n / 1_000_000_000);
-    }
-    let (num, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| Error::Invalid(format!("invalid until filter {v:?}")))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(Error::Invalid(format!("invalid until filter {v:?}"))),
-    };
-    Ok(crate::timefmt::now_nanos() / 1_000_000_000 - secs)
+    berth_base::time::parse_since(v, berth_base::time::now_nanos())
+        .map(|n| n.div_euclid(1_000_000_000))
+        .ok_or_else(|| Error::Invalid(format!("invalid until filter {v:?}")))
 }
 
 #[cfg(test)]

@@ -421,7 +421,7 @@ impl Networks {
         Ok(NetworkResource {
             name: name.into(),
             id: id.clone(),
-            created: crate::timefmt::format_nanos(0),
+            created: berth_base::time::format_rfc3339_nano(0),
             scope: "local".into(),
             driver: self.driver_of(name).into(),
             enable_ipv4: name == HOST,
@@ -454,7 +454,7 @@ impl Networks {
         NetworkResource {
             name: n.name.clone(),
             id: n.id.clone(),
-            created: crate::timefmt::format_nanos(
+            created: berth_base::time::format_rfc3339_nano(
                 i64::try_from(n.created)
                     .unwrap_or(0)
                     .saturating_mul(1_000_000_000),
@@ -603,7 +603,7 @@ fn parse_until(u: &str) -> Result<i64> {
     if let Ok(f) = u.parse::<f64>() {
         return Ok(f as i64);
     }
-    crate::timefmt::parse_rfc3339(u)
+    berth_base::time::parse_rfc3339(u)
         .map(|n| n / 1_000_000_000)
         .ok_or_else(|| Error::Invalid(format!("invalid until filter {u:?}")))
 }
