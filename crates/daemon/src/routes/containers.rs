@@ -1,6 +1,7 @@
 //! Container routes: create, list, inspect, start, stop, restart, kill,
 //! pause, unpause, wait, remove, logs, attach (hijacked), resize, rename,
-//! prune, and the stream pump shared with exec start.
+//! prune, and the stream pump shared with exec start; the archive, export
+//! and commit endpoints are served by `archive.rs`.
 
 use crate::body::Body;
 use crate::error::ApiError;
@@ -39,9 +40,17 @@ pub(crate) enum Ep {
     Changes(String),
     Stats(String),
     Update(String),
+    ArchiveGet(String),
+    ArchiveHead(String),
+    ArchivePut(String),
+    Export(String),
+    Commit,
 }
 
 pub(crate) fn resolve(m: &Method, path: &str) -> Option<Ep> {
+    if m == Method::POST && path == "/commit" {
+        return Some(Ep::Commit);
+    }
     let rest = path.strip_prefix("/containers/")?;
     match (m.as_str(), rest) {
         ("GET", "json") => return Some(Ep::List),
@@ -74,6 +83,10 @@ pub(crate) fn resolve(m: &Method, path: &str) -> Option<Ep> {
         ("GET", "changes") => Ep::Changes(id),
         ("GET", "stats") => Ep::Stats(id),
         ("POST", "update") => Ep::Update(id),
+        ("GET", "archive") => Ep::ArchiveGet(id),
+        ("HEAD", "archive") => Ep::ArchiveHead(id),
+        ("PUT", "archive") => Ep::ArchivePut(id),
+        ("GET", "export") => Ep::Export(id),
         _ => return None,
     })
 }
@@ -269,6 +282,11 @@ pub(crate) async fn serve<B: Backend>(
             json(StatusCode::OK, &v)
         }
         Ep::Attach(id) => attach(ctx, id, req).await,
+        Ep::ArchiveGet(id) => super::archive::get(ctx, id, &req).await,
+        Ep::ArchiveHead(id) => super::archive::head(ctx, id, &req).await,
+        Ep::ArchivePut(id) => super::archive::put(ctx, id, req).await,
+        Ep::Export(id) => super::archive::export(ctx, id).await,
+        Ep::Commit => super::archive::commit(ctx, req).await,
         Ep::Resize(id) => {
             let h = q_i64(&req, "h")?.unwrap_or(0);
             let w = q_i64(&req, "w")?.unwrap_or(0);

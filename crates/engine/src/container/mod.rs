@@ -19,6 +19,7 @@
 //! let code = w.wait().status_code;
 //! ```
 
+mod archive;
 mod exec;
 mod fs;
 mod health;
@@ -29,6 +30,7 @@ mod stats;
 pub mod types;
 mod view;
 
+pub use archive::{CommitRequest, ExtractOptions, PathStat};
 pub use berth_shim_proto::{frame, time};
 pub use exec::ExecInspect;
 pub use health::{CheckResult, Health};
@@ -60,6 +62,9 @@ pub enum Error {
     NoSuchContainer(String),
     #[error("No such exec instance: {0}")]
     NoSuchExec(String),
+    /// A path in a container (archive routes).
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -85,7 +90,7 @@ impl Error {
     pub fn kind(&self) -> berth_base::ErrorKind {
         use berth_base::ErrorKind as K;
         match self {
-            Error::NoSuchContainer(_) | Error::NoSuchExec(_) => K::NotFound,
+            Error::NoSuchContainer(_) | Error::NoSuchExec(_) | Error::NotFound(_) => K::NotFound,
             Error::Conflict(_) => K::Conflict,
             Error::Invalid(_) => K::Invalid,
             Error::NotModified(_) => K::NotModified,
