@@ -5,6 +5,7 @@
 pub mod digest;
 pub mod fsutil;
 pub mod id;
+pub mod reference;
 pub mod testenv;
 pub mod time;
 

@@ -22,7 +22,6 @@
 pub mod cmd;
 pub mod format;
 pub mod progress;
-pub mod reference;
 
 use berth_client::{Client, Host, TlsFiles};
 use clap::{CommandFactory, Parser, Subcommand};

@@ -18,6 +18,10 @@ pub enum Error {
     #[error("no such image: {0}")]
     NoSuchImage(String),
     /// A name that is not a valid image reference.
+    #[error(transparent)]
+    Reference(#[from] berth_base::reference::RefError),
+    /// A valid reference where this operation cannot take it (a digest
+    /// to commit or tag to).
     #[error("invalid reference format: {0}")]
     InvalidReference(String),
     /// The request clashes with the current state (a tag in several
@@ -44,7 +48,9 @@ impl Error {
             Error::Network(e) => e.kind(),
             Error::Volume(e) => e.kind(),
             Error::NoSuchImage(_) => ErrorKind::NotFound,
-            Error::InvalidReference(_) | Error::Invalid(_) => ErrorKind::Invalid,
+            Error::Reference(_) | Error::InvalidReference(_) | Error::Invalid(_) => {
+                ErrorKind::Invalid
+            }
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Io { .. } => ErrorKind::Internal,
         }

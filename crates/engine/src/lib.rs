@@ -30,7 +30,7 @@
 //! Containers: network::hooks::ContainerHooks::new(&engine): .create/.start/.stop/.remove at each
 //!        step, .network_settings/.mounts/.ports for inspect and ps (see network::hooks).
 //! Errors: engine::Error with kind() -> berth_base::ErrorKind (NotFound, Conflict, Invalid, ...).
-//! Names: reference::Reference::parse("busybox") = docker.io/library/busybox (+ with_default_tag()),
+//! Names: berth_base::reference::Reference::parse("busybox") = docker.io/library/busybox (+ with_default_tag()),
 //!        .familiar() = "busybox:latest"; full ids "sha256:..." and short id prefixes are accepted.
 //!     .read_image_file(name, "etc/passwd")           -> Option<Vec<u8>>        through the layers, whiteouts honoured
 //! Container rootfs: engine.store().snapshots.prepare(key, layers.last()) -> Vec<Mount> (overlay specs; the
@@ -49,7 +49,6 @@ pub mod error;
 pub mod events;
 pub mod image;
 pub mod network;
-pub mod reference;
 pub mod spec;
 pub mod volume;
 

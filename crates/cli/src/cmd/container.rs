@@ -1316,9 +1316,10 @@ pub async fn run_commit(app: &App, a: CommitArgs) -> Result<(), CliError> {
         ("pause", if a.pause { "1" } else { "0" }.to_owned()),
     ];
     if let Some(r) = &a.reference {
-        let r = crate::reference::Reference::parse(r).map_err(|e| CliError::new(e.to_string()))?;
-        q.push(("repo", r.name.clone()));
-        q.push(("tag", r.tag_or_latest()));
+        let r =
+            berth_base::reference::Reference::parse(r).map_err(|e| CliError::new(e.to_string()))?;
+        q.push(("repo", r.name()));
+        q.push(("tag", r.tag_or_latest().to_owned()));
     }
     if let Some(m) = &a.message {
         q.push(("comment", m.clone()));

@@ -7,12 +7,12 @@ use crate::format::template::Template;
 use crate::format::units::{human_size, human_size_prec, since};
 use crate::format::{row, RowFormat};
 use crate::progress::ProgressPrinter;
-use crate::reference::{familiar, Reference};
 use crate::{stdout_is_tty, App, CliError};
 use berth_api_types::image::{DeleteItem, HistoryItem, ImageSummary, PruneReport};
 use berth_api_types::progress::JsonMessage;
 use berth_api_types::time::Timestamp;
 use berth_api_types::Filters;
+use berth_base::reference::Reference;
 use berth_client::{for_each_json_line, next_chunk, Error as ClientError, ReqBody};
 use clap::{Args, Subcommand};
 use hyper::Method;
@@ -123,20 +123,15 @@ fn image_rows(i: &ImageSummary, trunc: bool, digests: bool) -> Vec<Value> {
     let mut dgsts: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for t in &i.repo_tags {
         if let Ok(r) = Reference::parse(t) {
-            if let Some(tag) = r.tag {
-                tags.entry(familiar(&r.name).to_owned())
-                    .or_default()
-                    .push(tag);
+            if let Some(tag) = r.tag.clone() {
+                tags.entry(r.familiar_name()).or_default().push(tag);
             }
         }
     }
     for d in &i.repo_digests {
         if let Ok(r) = Reference::parse(d) {
-            if let Some(dg) = r.digest {
-                dgsts
-                    .entry(familiar(&r.name).to_owned())
-                    .or_default()
-                    .push(dg);
+            if let Some(dg) = r.digest.clone() {
+                dgsts.entry(r.familiar_name()).or_default().push(dg);
             }
         }
     }
@@ -401,7 +396,7 @@ pub async fn run_tag(app: &App, a: TagArgs) -> Result<(), CliError> {
             "refusing to create a tag with a digest reference",
         ));
     }
-    let q = [("repo", r.name.clone()), ("tag", r.tag_or_latest())];
+    let q = [("repo", r.name()), ("tag", r.tag_or_latest().to_owned())];
     let _: Value = app
         .client
         .send_json(

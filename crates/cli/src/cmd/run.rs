@@ -3,13 +3,13 @@
 //! resize sequence (engine-api.md 2.7) shared with `start -a`.
 
 use super::stream::{self, Ended, RawMode, Session};
-use crate::reference::Reference;
 use crate::{App, CliError};
 use berth_api_types::container::{ContainerConfig, Empty, HealthConfig};
 use berth_api_types::container_cfg::{
     CreateRequest, CreateResponse, DeviceMapping, EndpointIpam, EndpointSettings, HostConfig,
     LogConfig, Mount, NetworkingConfig, PortBinding, RestartPolicy, Ulimit, WaitResponse,
 };
+use berth_base::reference::Reference;
 use berth_base::time::parse_go_duration;
 use berth_client::{read_all, Error as ClientError, ReqBody};
 use clap::{ArgAction, Args};
@@ -737,7 +737,10 @@ async fn post_create(
 /// progress on stderr.
 async fn pull(app: &App, image: &str, platform: Option<&str>, quiet: bool) -> Result<(), CliError> {
     let r = Reference::parse(image).map_err(|e| usage(e.to_string()))?;
-    let mut q = vec![("fromImage", r.name.clone()), ("tag", r.tag_or_latest())];
+    let mut q = vec![
+        ("fromImage", r.name()),
+        ("tag", r.tag_or_latest().to_owned()),
+    ];
     if let Some(p) = platform {
         q.push(("platform", p.to_owned()));
     }
@@ -800,12 +803,9 @@ pub async fn create(app: &App, o: &ContainerOptions, detached: bool) -> Result<S
                 && o.pull != "never" =>
         {
             let shown = Reference::parse(&image)
-                .map(|r| format!("{}:{}", r.name, r.tag_or_latest()))
+                .map(|r| format!("{}:{}", r.familiar_name(), r.tag_or_latest()))
                 .unwrap_or_else(|_| image.clone());
-            eprintln!(
-                "Unable to find image '{}' locally",
-                crate::reference::familiar(&shown)
-            );
+            eprintln!("Unable to find image '{shown}' locally");
             pull(app, &image, o.platform.as_deref(), o.quiet).await?;
             post_create(app, &req, &query).await
         }

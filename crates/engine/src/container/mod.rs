@@ -348,11 +348,7 @@ impl Inner {
         if rec.state.oom_killed {
             self.publish(rec, "oom", &[]);
         }
-        self.publish(
-            rec,
-            "die",
-            &[("exitCode", rec.state.exit_code.to_string())],
-        );
+        self.publish(rec, "die", &[("exitCode", rec.state.exit_code.to_string())]);
     }
 
     /// Find a container by full id, name, or unique id prefix.

@@ -7,7 +7,7 @@ use super::config::{ContainerConfig, History, ImageConfig};
 use super::ingest::{ingest_layer, NewImage, EXISTING};
 use super::Images;
 use crate::error::{Error, Result};
-use crate::reference::Reference;
+use berth_base::reference::Reference;
 use std::collections::HashMap;
 use std::path::Path;
 

@@ -5,7 +5,7 @@ use super::config::{ContainerConfig, Empty, History, ImageConfig, RootFs};
 use super::ingest::{ingest_layer, NewImage};
 use super::Images;
 use crate::error::{Error, Result};
-use crate::reference::Reference;
+use berth_base::reference::Reference;
 use std::collections::HashMap;
 use std::io::Read;
 

@@ -5,8 +5,8 @@
 use super::config::ImageConfig;
 use super::Images;
 use crate::error::{Error, Result};
-use crate::reference::Reference;
 use berth_base::digest::Digest;
+use berth_base::reference::Reference;
 use berth_store::apply::{apply_layer, apply_layer_split, ApplyStats};
 use berth_store::hashio::{peek, Compression, TeeReader};
 use berth_store::snapshot::StagedLayer;

@@ -13,8 +13,8 @@
 use super::ingest::{ingest_layer, IngestedLayer, NewImage};
 use super::Images;
 use crate::error::{Error, Result};
-use crate::reference::Reference;
 use berth_base::digest::Digest;
+use berth_base::reference::Reference;
 use berth_store::hashio::{decompress, peek, Compression};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};

@@ -14,7 +14,7 @@ pub use load::{LoadProgress, Loaded};
 
 use crate::error::{Error, Result};
 use crate::events::{Event, Events};
-use crate::reference::{familiar, Reference};
+use berth_base::reference::{familiar, Reference};
 use berth_store::{meta::ReadTxn, ContentStore, ImageRecord, Store};
 use config::{ContainerConfig, ImageConfig};
 use serde::{Deserialize, Serialize};

@@ -5,8 +5,8 @@
 
 use super::{Images, View};
 use crate::error::{Error, Result};
-use crate::reference::{familiar, Reference};
 use berth_base::digest::Digest;
+use berth_base::reference::{familiar, Reference};
 use berth_store::{ContentStore, ImageRecord};
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};

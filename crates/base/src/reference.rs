@@ -1,9 +1,15 @@
 //! Image references with Docker's normalisation: `busybox` is
 //! `docker.io/library/busybox:latest`, `me/app:1` is `docker.io/me/app:1`,
 //! a first component with a `.` or `:` (or `localhost`) is a registry.
+//! The CLI checks names with it before sending, the engine when storing.
 
-use crate::error::{Error, Result};
 use std::fmt;
+
+/// A reference that does not parse. The message starts as docker's
+/// (`invalid reference format`) and says what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid reference format: {0}")]
+pub struct RefError(String);
 
 /// The registry of names without one.
 pub const DEFAULT_DOMAIN: &str = "docker.io";
@@ -75,14 +81,14 @@ fn valid_domain(d: &str) -> bool {
 
 impl Reference {
     /// Parses and normalises `s`. No tag is added; see [`Reference::with_default_tag`].
-    pub fn parse(s: &str) -> Result<Self> {
-        let bad = |why: &str| Error::InvalidReference(format!("{why}: {s:?}"));
+    pub fn parse(s: &str) -> Result<Self, RefError> {
+        let bad = |why: &str| RefError(format!("{why} in {s:?}"));
         if s.is_empty() {
             return Err(bad("empty reference"));
         }
         let (rest, digest) = match s.split_once('@') {
             Some((r, d)) => {
-                d.parse::<berth_base::digest::Digest>()
+                d.parse::<crate::digest::Digest>()
                     .map_err(|_| bad("invalid digest"))?;
                 (r, Some(d.to_owned()))
             }
@@ -117,7 +123,9 @@ impl Reference {
             return Err(bad("invalid registry"));
         }
         if path.bytes().any(|c| c.is_ascii_uppercase()) {
-            return Err(bad("repository name must be lowercase"));
+            return Err(RefError(format!(
+                "repository name ({path}) must be lowercase"
+            )));
         }
         if !path.split('/').all(valid_component) {
             return Err(bad("invalid repository name"));
@@ -144,6 +152,11 @@ impl Reference {
             self.tag = Some("latest".into());
         }
         self
+    }
+
+    /// The tag, `latest` when there is none.
+    pub fn tag_or_latest(&self) -> &str {
+        self.tag.as_deref().unwrap_or("latest")
     }
 
     /// `domain/path`, the repository name.
@@ -257,8 +270,17 @@ mod tests {
             "a@sha256:00",
             "a b",
             "a/.b",
+            "a..b",
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            Reference::parse("Busybox").unwrap_err().to_string(),
+            "invalid reference format: repository name (Busybox) must be lowercase"
+        );
+        assert_eq!(
+            Reference::parse("a:-x").unwrap_err().to_string(),
+            "invalid reference format: invalid tag in \"a:-x\""
+        );
     }
 }
