@@ -509,6 +509,27 @@ fn hybrid_drives_each_controller_where_it_lives() {
 }
 
 #[test]
+fn v1_oom_count_reads_memory_oom_control() {
+    let t = hybrid_tree();
+    let m = Manager::with_root(t.path(), None, "c1").unwrap();
+    assert_eq!(m.oom_count().unwrap(), 0);
+    fs::write(
+        t.path().join("memory/berth/c1/memory.oom_control"),
+        "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+    )
+    .unwrap();
+    assert_eq!(m.oom_count().unwrap(), 2);
+    assert_eq!(m.stats().unwrap().memory.oom_kills, 2);
+    // Kernels before 4.13 have no oom_kill line: no kill seen.
+    fs::write(
+        t.path().join("memory/berth/c1/memory.oom_control"),
+        "oom_kill_disable 0\nunder_oom 0\n",
+    )
+    .unwrap();
+    assert_eq!(m.oom_count().unwrap(), 0);
+}
+
+#[test]
 fn create_rolls_back_when_it_fails() {
     let t = tempfile::tempdir().unwrap();
     let files: &[(&str, &str)] = &[

@@ -466,3 +466,96 @@ fn containers_survive_the_engine() {
         (Some("exited"), Some(137))
     );
 }
+
+/// Polls `f` on the container's inspect until it holds (10 s at most).
+fn inspect_until(
+    c: &Containers,
+    id: &str,
+    f: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let i = c.inspect(id).unwrap();
+        if f(&i) {
+            return i;
+        }
+        assert!(Instant::now() < deadline, "timed out: {}", i["State"]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn healthchecks_turn_healthy_unhealthy_and_time_out() {
+    if !prerequisites() {
+        return;
+    }
+    let env = Env::new();
+    let _cleanup = Cleanup(env.dir.path().to_owned());
+    let (engine, c) = env.open();
+    import_busybox(&engine);
+    let ms = 1_000_000;
+    let run = |name: &str, check: serde_json::Value| {
+        c.create(
+            Some(name),
+            &json!({"Image": "busybox", "Cmd": ["sleep", "60"], "Healthcheck": check}),
+        )
+        .unwrap();
+        c.start(name).unwrap();
+    };
+    run(
+        "fine",
+        json!({"Test": ["CMD-SHELL", "echo fine; true"], "Interval": 200 * ms}),
+    );
+    run(
+        "sick",
+        json!({"Test": ["CMD", "false"], "Interval": 200 * ms, "Retries": 2}),
+    );
+    run(
+        "slow",
+        json!({"Test": ["CMD", "sleep", "5"], "Interval": 200 * ms, "Timeout": 300 * ms, "Retries": 1}),
+    );
+    let status = |i: &serde_json::Value| i["State"]["Health"]["Status"].clone();
+    let i = inspect_until(&c, "fine", |i| status(i) == "healthy");
+    let h = &i["State"]["Health"];
+    assert_eq!(h["FailingStreak"], 0);
+    assert_eq!(h["Log"][0]["ExitCode"], 0);
+    assert_eq!(h["Log"][0]["Output"], "fine\n");
+    let i = inspect_until(&c, "sick", |i| status(i) == "unhealthy");
+    assert!(i["State"]["Health"]["FailingStreak"].as_u64().unwrap() >= 2);
+    let i = inspect_until(&c, "slow", |i| status(i) == "unhealthy");
+    let r = &i["State"]["Health"]["Log"][0];
+    assert_eq!(r["ExitCode"], -1);
+    assert_eq!(r["Output"], "Health check exceeded timeout (300ms)");
+    // Five results at most.
+    let i = inspect_until(&c, "sick", |i| {
+        i["State"]["Health"]["Log"].as_array().unwrap().len() == 5
+    });
+    assert_eq!(i["State"]["Health"]["Log"].as_array().unwrap().len(), 5);
+    let filtered = |v: &str| {
+        let mut filters = std::collections::BTreeMap::new();
+        filters.insert("health".to_owned(), vec![v.to_owned()]);
+        c.list(&ListOptions {
+            filters,
+            ..ListOptions::default()
+        })
+        .unwrap()
+        .iter()
+        .map(|x| x["Names"][0].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(filtered("healthy"), ["/fine"]);
+    let fine = c.list(&ListOptions::default()).unwrap();
+    let fine = fine.iter().find(|x| x["Names"][0] == "/fine").unwrap();
+    assert!(
+        fine["Status"].as_str().unwrap().ends_with(" (healthy)"),
+        "{}",
+        fine["Status"]
+    );
+    // A stopped container's health reads unhealthy, as docker's.
+    c.stop("fine", None, Some(0)).unwrap();
+    let i = c.inspect("fine").unwrap();
+    assert_eq!(status(&i), "unhealthy");
+    for n in ["fine", "sick", "slow"] {
+        c.remove(n, true, false).unwrap();
+    }
+}

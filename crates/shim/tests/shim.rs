@@ -61,6 +61,7 @@ both!(
     on_failure_restarts_up_to_the_limit,
     shim_outlives_its_caller,
     an_awaited_attach_sees_the_first_output,
+    an_oom_kill_is_recorded,
 );
 
 impl Fixture {
@@ -227,7 +228,7 @@ fn logs_and_exit_code_of_a_short_container(rt: Rt) {
     let answer = f.start(&f.config());
     assert!(answer.error.is_none(), "{answer:?}");
     let exit = f.exit_file();
-    assert_eq!(exit.exit.code, 3);
+    assert_eq!((exit.exit.code, exit.exit.oom_killed), (3, false));
     f.wait_shim_gone();
     let logs = f.logs();
     assert!(
@@ -440,5 +441,32 @@ fn an_awaited_attach_sees_the_first_output(rt: Rt) {
     let (out, _) = stream.collect().expect("output");
     assert_eq!(out, b"first\n");
     assert_eq!(f.exit_file().exit.code, 0);
+    f.wait_shim_gone();
+}
+
+fn an_oom_kill_is_recorded(rt: Rt) {
+    if !prerequisites() {
+        return;
+    }
+    // dd allocates its 64 MiB block at once, over the 16 MiB limit.
+    let f = Fixture::new(
+        "oom",
+        &["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+        false,
+        rt,
+    );
+    let bundle = f.dir.path().join("bundle");
+    std::os::unix::fs::symlink("busybox", bundle.join("rootfs/bin/dd")).expect("symlink dd");
+    let path = bundle.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read spec")).expect("spec json");
+    // An absolute path, the same for both runtimes (runc's default is
+    // relative to its caller's cgroup).
+    spec["linux"]["cgroupsPath"] = json!(format!("/berth/{}", f.id));
+    spec["linux"]["resources"]["memory"] = json!({ "limit": 16 * 1024 * 1024 });
+    std::fs::write(&path, serde_json::to_vec(&spec).expect("json")).expect("write spec");
+    assert!(f.start(&f.config()).error.is_none());
+    let exit = f.exit_file();
+    assert_eq!((exit.exit.code, exit.exit.oom_killed), (137, true));
     f.wait_shim_gone();
 }
