@@ -104,6 +104,20 @@ impl Runtime {
     /// single-threaded (the runtime forks without exec). When the caller
     /// exits, the init is re-parented to the nearest subreaper.
     pub fn create(&self, id: &str, opts: CreateOptions) -> Result<Created> {
+        self.create_with(id, opts, false)
+    }
+
+    /// Creates and starts container `id` in one go (`run`): returns once
+    /// its program runs (after the poststart hooks), like [`Runtime::create`]
+    /// then [`Runtime::start`], but without the exec fifo: the init waits
+    /// for the word on the channel it already shares with the runtime, and
+    /// an error of its last steps (seccomp, startContainer hooks) comes back
+    /// as this call's error.
+    pub fn run(&self, id: &str, opts: CreateOptions) -> Result<Created> {
+        self.create_with(id, opts, true)
+    }
+
+    fn create_with(&self, id: &str, opts: CreateOptions, run_now: bool) -> Result<Created> {
         check_id(id)?;
         let bundle = fs::canonicalize(&opts.bundle).map_err(|e| Error::Config {
             path: opts.bundle.clone(),
@@ -139,8 +153,10 @@ impl Runtime {
             cgroup: None,
             pid: None,
         };
-        self.create_in(id, &dir, &spec, &raw, &plan, &bundle, opts, &mut undo)
-            .map_err(|e| undo.fail(e))
+        self.create_in(
+            id, &dir, &spec, &raw, &plan, &bundle, opts, run_now, &mut undo,
+        )
+        .map_err(|e| undo.fail(e))
     }
 
     /// The part of `create` after the state directory exists; everything it
@@ -155,6 +171,7 @@ impl Runtime {
         plan: &Plan,
         bundle: &Path,
         opts: CreateOptions,
+        run_now: bool,
         undo: &mut Undo,
     ) -> Result<Created> {
         let linux = spec.linux().clone().unwrap_or_default();
@@ -190,17 +207,22 @@ impl Runtime {
                 .map_err(Error::Cgroup)?;
         }
         fs::write(dir.config(), raw).ctx(|| format!("write {}", dir.config().display()))?;
-        nix::unistd::mkfifo(&dir.fifo(), Mode::from_bits_truncate(0o600))
-            .ctx(|| format!("mkfifo {}", dir.fifo().display()))?;
-        // Read-write: opening never blocks, and the init can block reading
-        // it until `start` writes.
-        let fifo: OwnedFd = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(dir.fifo())
-            .ctx(|| format!("open {}", dir.fifo().display()))?
-            .into();
+        let fifo = if run_now {
+            None
+        } else {
+            nix::unistd::mkfifo(&dir.fifo(), Mode::from_bits_truncate(0o600))
+                .ctx(|| format!("mkfifo {}", dir.fifo().display()))?;
+            // Read-write: opening never blocks, and the init can block
+            // reading it until `start` writes.
+            let fifo: OwnedFd = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(dir.fifo())
+                .ctx(|| format!("open {}", dir.fifo().display()))?
+                .into();
+            Some(fifo)
+        };
         let console = opts
             .console_socket
             .as_deref()
@@ -231,12 +253,18 @@ impl Runtime {
         if let Some(pf) = &opts.pid_file {
             write_pid_file(pf, pid)?;
         }
+        if run_now {
+            start_now(&ours)?;
+        }
         // Created: nothing is undone any more.
         *undo = Undo {
             dir: None,
             cgroup: None,
             pid: None,
         };
+        if run_now {
+            self.poststart(&saved);
+        }
         Ok(Created { pid, pty_master })
     }
 
@@ -292,8 +320,13 @@ impl Runtime {
         // The program may well have exited already (true): as runc, start
         // does not report what happens after the exec.
         drop(f);
+        self.poststart(&saved);
+        Ok(())
+    }
+
+    fn poststart(&self, saved: &Saved) {
         if let Some(h) = saved.hooks.as_ref().and_then(|h| h.poststart().clone()) {
-            let st = OciState::new(&saved, Status::Running).to_json();
+            let st = OciState::new(saved, Status::Running).to_json();
             for hook in &h {
                 // Poststart failures are logged, not fatal (runtime-spec).
                 if let Err(e) = hooks::run("poststart", hook, &st) {
@@ -301,7 +334,6 @@ impl Runtime {
                 }
             }
         }
-        Ok(())
     }
 
     /// The OCI state of container `id`.
@@ -561,7 +593,7 @@ pub(crate) const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(0x80);
 fn spawn_init(
     plan: &Plan,
     chan: Channel,
-    fifo: OwnedFd,
+    fifo: Option<OwnedFd>,
     console: Option<OwnedFd>,
     stdio: Option<[OwnedFd; 3]>,
     preserve_fds: u32,
@@ -651,6 +683,18 @@ fn setup_init(
             }
             None => return Err(Error::Init("exited while setting up".into())),
         }
+    }
+}
+
+/// Tells the init of a `run` to exec its program, and waits until it has:
+/// the init's end of the channel closes on exec (or the init reports why
+/// it could not).
+fn start_now(chan: &Channel) -> Result<()> {
+    chan.send(b'P', b"", None)?;
+    match chan.recv()? {
+        None => Ok(()),
+        Some((b'E', msg, _)) => Err(Error::Init(String::from_utf8_lossy(&msg).into_owned())),
+        Some((t, _, _)) => Err(Error::Init(format!("unexpected message {:?}", t as char))),
     }
 }
 

@@ -26,8 +26,9 @@ use crate::{hooks, process, rootfs};
 pub struct InitArgs<'a> {
     pub plan: &'a Plan,
     pub chan: Channel,
-    /// The exec fifo, opened read-write (never blocks to open).
-    pub fifo: OwnedFd,
+    /// The exec fifo, opened read-write (never blocks to open); `None` for
+    /// `run`, where the word to start comes on the channel.
+    pub fifo: Option<OwnedFd>,
     /// A connected console socket to send the pty master to.
     pub console: Option<OwnedFd>,
     /// Descriptors to become the container's stdin, stdout and stderr.
@@ -146,7 +147,13 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
     let seccomp_pending = process::secure(p, plan.seccomp.as_ref(), &args.chan)?;
 
     args.chan.send(b'R', b"", None)?;
-    wait_for_start(&args.fifo)?;
+    match &args.fifo {
+        Some(fifo) => wait_for_start(fifo)?,
+        None => drop(
+            args.chan
+                .expect(b'P', "the runtime to start the container")?,
+        ),
+    }
     if !plan.start_container_hooks.is_empty() {
         args.state.status = "running".into();
         hooks::run_all(

@@ -345,9 +345,17 @@ fn run_container(rt: &Runtime, a: CreateArgs, detach: bool, keep: bool) -> Resul
     if !detach {
         // Before the container exists, so that no signal meant for it is lost.
         berth_runtime::wait::block_signals()?;
+        let created = rt.run(&id, create_opts(a))?;
+        let code = berth_runtime::wait::wait(created.pid, created.pty_master)?;
+        if !keep {
+            rt.delete(&id, true)?;
+        }
+        return Ok(code);
     }
+    // Detached: create first, to refuse a terminal nobody would read before
+    // the program starts.
     let created = rt.create(&id, create_opts(a))?;
-    if detach && created.pty_master.is_some() {
+    if created.pty_master.is_some() {
         let _ = rt.delete(&id, true);
         return Err(Error::Invalid(
             "process.terminal with --detach needs --console-socket".into(),
@@ -357,14 +365,7 @@ fn run_container(rt: &Runtime, a: CreateArgs, detach: bool, keep: bool) -> Resul
         let _ = rt.delete(&id, true);
         return Err(e);
     }
-    if detach {
-        return Ok(0);
-    }
-    let code = berth_runtime::wait::wait(created.pid, created.pty_master)?;
-    if !keep {
-        rt.delete(&id, true)?;
-    }
-    Ok(code)
+    Ok(0)
 }
 
 fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {

@@ -299,6 +299,31 @@ fn failing_prestart_hook_fails_create_and_leaves_nothing() {
 }
 
 #[test]
+fn run_reports_a_failure_after_the_start_and_leaves_nothing() {
+    if !ready() {
+        return;
+    }
+    // `run` starts the init over its channel, and still listens while the
+    // init runs its startContainer hooks.
+    let mut b = Bundle::new();
+    b.config["hooks"] = json!({ "startContainer": [{ "path": "/bin/false" }] });
+    let o = b.sh("startfail", "echo never");
+    assert!(!o.status.success());
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("startContainer hook /bin/false"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(std::fs::read_dir(b.state.path())
+        .expect("state root")
+        .next()
+        .is_none());
+    let id = format!("t{}-startfail", std::process::id());
+    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/pids/berth/{id}")).exists());
+}
+
+#[test]
 fn terminal_goes_to_the_console_socket() {
     use std::io::Read;
     use std::os::fd::AsRawFd;
