@@ -11,7 +11,8 @@
 #     shim PSS per container (from /proc/<pid>/smaps_rollup), system
 #     memory delta per container, berthd RSS idle and with N, `ps` time.
 #
-#   bench/containers/run.sh [RUNS]      (default 10; DENSITY=N, default 100)
+#   bench/containers/run.sh [RUNS]   (default 10; DENSITY=N, default 100;
+#                                     DENSITY_PEERS=N for docker and podman)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../../tests/scripts/lib/common.sh"
@@ -116,27 +117,46 @@ hf exec --warmup 3 --runs $((RUNS * 2)) -n berth "$B exec ex true" -n docker "$D
 $B rm -f ex > /dev/null
 $D rm -f ex > /dev/null
 
-# ------------------------------------------------------------ density (berth)
-sync; sleep 1
-idle_rss=$(rss_kib "$BERTHD_PID")
-mem0=$(mem_available_kib)
-start=$(date +%s.%N)
-for i in $(seq "$DENSITY"); do $B run -d $NET busybox sleep 100000 > /dev/null; done
-elapsed=$(echo "$(date +%s.%N) - $start" | bc)
-sleep 2
-mem1=$(mem_available_kib)
-busy_rss=$(rss_kib "$BERTHD_PID")
-pss_total=0; n=0
-for s in "$T"/berth-exec/shims/*/state.json; do
-  p=$(jq -r .shim_pid "$s")
-  kb=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
-  pss_total=$((pss_total + kb)); n=$((n + 1))
-done
-one_shim=$(jq -r .shim_pid "$(ls "$T"/berth-exec/shims/*/state.json | head -1)")
-priv_dirty=$(awk '/^Private_Dirty:/ {print $2}' "/proc/$one_shim/smaps_rollup")
-hf ps --warmup 2 --runs "$RUNS" -n "berth-ps-$DENSITY" "$B ps -q"
-log "removing the $DENSITY berth containers"
-$B rm -f $($B ps -aq) > /dev/null
+# ------------------------------------------------------------ density
+# Each engine starts N `sleep` containers; the per-container figures come
+# from the process that supervises each container (berth-shim,
+# containerd-shim, conmon: the parent of the container's init), so every
+# engine is measured the same way. Peers start DENSITY_PEERS containers
+# (default: as many as berth) because docker needs minutes for a thousand.
+DENSITY_PEERS=${DENSITY_PEERS:-$DENSITY}
+declare -A DENS
+density() { # name cli n daemon-pid...
+  local name=$1 cli=$2 n=$3; shift 3
+  local i start elapsed mem0 mem1 idle=0 busy=0 p pss=0 shims=0 ppid
+  sync; sleep 1
+  for p in "$@"; do idle=$((idle + $(rss_kib "$p"))); done
+  mem0=$(mem_available_kib)
+  log "density: starting $n $name containers"
+  start=$(date +%s.%N)
+  for i in $(seq "$n"); do $cli run -d $NET busybox sleep 100000 > /dev/null; done
+  elapsed=$(echo "$(date +%s.%N) - $start" | bc)
+  sleep 2
+  mem1=$(mem_available_kib)
+  for p in "$@"; do busy=$((busy + $(rss_kib "$p"))); done
+  for ppid in $($cli inspect -f '{{.State.Pid}}' $($cli ps -q) | while read -r c; do
+      awk '{print $4}' "/proc/$c/stat"; done | sort -u); do
+    pss=$((pss + $(awk '/^Pss:/ {print $2}' "/proc/$ppid/smaps_rollup" 2>/dev/null || echo 0)))
+    shims=$((shims + 1))
+  done
+  hf "ps-$name" --warmup 2 --runs "$RUNS" -n "$name" "$cli ps -q"
+  DENS[$name]="$(printf '%-8s %6d %9.1f %12d %12d %12d %10.1f' "$name" "$n" "$elapsed" \
+    $((pss / (shims > 0 ? shims : 1))) $(((mem0 - mem1) / n)) "$busy" \
+    "$(jq -r '.results[0].median * 1000' "$T/ps-$name.json")")"
+  DENS_IDLE[$name]=$idle
+  log "removing the $n $name containers"
+  $cli rm -f $($cli ps -aq) > /dev/null
+}
+declare -A DENS_IDLE
+density berth "$B" "$DENSITY" "$BERTHD_PID"
+DOCKERD_PID=$(cat "$T/dockerd.pid")
+CONTAINERD_PID=$(pgrep -P "$DOCKERD_PID" containerd || true)
+density docker "$D" "$DENSITY_PEERS" "$DOCKERD_PID" $CONTAINERD_PID
+[ -n "$HAVE_PODMAN" ] && density podman "podman_cli" "$DENSITY_PEERS"
 
 echo
 echo "== containers benchmark, $RUNS runs (median ms) =="
@@ -154,6 +174,10 @@ run_b=$(jq -r '.results[] | select(.command=="berth") | .median' "$T/run.json")
 run_d=$(jq -r '.results[] | select(.command=="docker") | .median' "$T/run.json")
 run_r=$(jq -r ".results[] | select(.command==\"$RT_NAME-run\") | .median" "$T/run.json")
 echo "run: berth/docker = $(echo "scale=3; $run_b / $run_d" | bc)  (target <= 0.15); berth/$RT_NAME-run = $(echo "scale=2; $run_b / $run_r" | bc) (target <= 2)"
-echo "density: $DENSITY containers started in ${elapsed}s; shim PSS $(( pss_total / n )) KiB per container (one shim: Private_Dirty ${priv_dirty} KiB);" \
-  "MemAvailable delta $(( (mem0 - mem1) / DENSITY )) KiB per container; berthd RSS ${idle_rss} KiB idle, ${busy_rss} KiB with $DENSITY;" \
-  "ps with $DENSITY: $(jq -r '.results[0].median * 1000' "$T/ps.json") ms"
+echo
+echo "== density: N sleep containers (per container: supervisor PSS, MemAvailable delta) =="
+printf '%-8s %6s %9s %12s %12s %12s %10s\n' engine N start_s shim_pss_kib mem_kib daemon_kib ps_ms
+for e in berth docker podman; do
+  [ -n "${DENS[$e]:-}" ] && echo "${DENS[$e]}"
+done
+echo "daemon RSS idle: berthd ${DENS_IDLE[berth]} KiB, dockerd+containerd ${DENS_IDLE[docker]} KiB (daemon_kib: with N)"
