@@ -2,6 +2,7 @@
 # Containers through berthd with the real docker CLI (issue 4): run with
 # output and exit codes, -d + logs -f, exec (with a tty through script(1)),
 # stop/kill/restart, pause/unpause, a restart policy, inspect shapes, --rm,
+# cp both ways (running and stopped), export | import, commit then run,
 # bad input, and live restore: berthd killed with -9 while containers run,
 # one of them killed from outside, berthd started again.
 set -euo pipefail
@@ -93,6 +94,37 @@ for f in State Config HostConfig Mounts NetworkSettings; do
   expect "$(docker inspect "$id" | jq -r ".[0] | has(\"$f\")")" "true" "inspect has $f"
 done
 expect "$(docker inspect -f '{{.Name}} {{index .Config.Labels "k"}} {{.HostConfig.RestartPolicy.Name}}' shapes)" "/shapes v no" "inspect values"
+
+# ------------------------------------------------------------ cp, export, commit
+docker run -d --name files busybox sleep 1000 >/dev/null
+docker create --name idle busybox cat /in/f.txt >/dev/null
+mkdir -p "$T/src/dir/sub" "$T/out2"
+echo file-data > "$T/src/f.txt"; echo deep > "$T/src/dir/sub/x"
+docker cp "$T/src/f.txt" files:/tmp/f.txt
+expect "$(docker exec files cat /tmp/f.txt)" "file-data" "cp a file into a running container"
+docker cp "$T/src/dir" files:/tmp/
+expect "$(docker exec files cat /tmp/dir/sub/x)" "deep" "cp a directory into a running container"
+docker cp "$T/src/dir" idle:/in
+docker cp "$T/src/f.txt" idle:/in/f.txt
+expect "$(docker start -a idle)" "file-data" "cp a directory and a file into a stopped container"
+docker cp files:/tmp/dir "$T/out1"
+expect "$(cat "$T/out1/sub/x")" "deep" "cp a directory out of a running container"
+docker cp idle:/in/sub/x "$T/x.out"
+expect "$(cat "$T/x.out")" "deep" "cp a file out of a stopped container"
+docker cp files:/tmp/dir/. "$T/out2"
+expect "$(cat "$T/out2/sub/x")" "deep" "cp dir/. copies the content"
+expect "$(docker cp files:/etc/passwd - | tar -tf -)" "passwd" "cp to stdout is a tar"
+set +e; docker cp files:/no/such "$T/none" 2>"$T/e"; rc=$?; set -e
+[ "$rc" -ne 0 ] && grep -q "Could not find the file /no/such" "$T/e" || fail "cp of a missing path: rc $rc, $(cat "$T/e")"
+log "ok   cp of a missing path fails with docker's message"
+docker export idle | docker import - exported:latest >/dev/null
+expect "$(docker run --rm exported:latest cat /in/f.txt)" "file-data" "export | import keeps the files"
+docker commit -m "with f" --change 'CMD ["cat", "/tmp/f.txt"]' files committed:v1 >/dev/null
+expect "$(docker inspect -f '{{.State.Status}}' files)" "running" "commit leaves the container running"
+expect "$(docker run --rm committed:v1)" "file-data" "the committed image runs its new CMD on the new file"
+expect "$(docker image inspect -f '{{.Comment}}' committed:v1)" "with f" "commit -m"
+docker rm -f files idle >/dev/null
+docker rmi committed:v1 exported:latest >/dev/null
 
 # ------------------------------------------------------------ bad input
 set +e

@@ -2,7 +2,7 @@
 # berth's container commands against its own berthd (issue 4, acceptance 1
 # with berth): run with output and exit codes, -d + logs -f, exec (and
 # exec -it through a pty), stop/kill/restart, pause/unpause, --rm, inspect
-# fields, ps, detach keys. Runs a private berthd and removes everything on
+# fields, ps, detach keys, cp both ways, export | import, commit. Runs a private berthd and removes everything on
 # exit.
 set -euo pipefail
 # shellcheck source=lib/common.sh
@@ -119,5 +119,31 @@ grep -q '30 100' <<< "$out" || die "run -it size: $out"
 expect "$r" 0 "detach exits 0"
 expect "$(berth inspect -f '{{.State.Running}}' det)" true "detached container keeps running"
 berth rm -f det > /dev/null
+
+log "cp both ways, export | import, commit"
+berth run -d --name files busybox sleep 1000 > /dev/null
+berth create --name idle busybox cat /in/f.txt > /dev/null
+mkdir -p "$WORK/src/dir/sub"
+echo file-data > "$WORK/src/f.txt"; echo deep > "$WORK/src/dir/sub/x"
+berth cp "$WORK/src/f.txt" files:/tmp/f.txt
+expect "$(berth exec files cat /tmp/f.txt)" file-data "cp a file into a running container"
+berth cp "$WORK/src/dir" files:/tmp/
+expect "$(berth exec files cat /tmp/dir/sub/x)" deep "cp a directory into a running container"
+berth cp "$WORK/src/dir" idle:/in
+berth cp "$WORK/src/f.txt" idle:/in/f.txt
+expect "$(berth start -a idle)" file-data "cp a directory and a file into a stopped container"
+berth cp files:/tmp/dir "$WORK/out1"
+expect "$(cat "$WORK/out1/sub/x")" deep "cp a directory out of a running container"
+berth cp idle:/in/sub/x "$WORK/x.out"
+expect "$(cat "$WORK/x.out")" deep "cp a file out of a stopped container"
+expect "$(rc berth cp files:/no/such "$WORK/none")" 1 "cp of a missing path"
+berth export idle | berth import - exported:latest > /dev/null
+expect "$(berth run --rm exported:latest cat /in/f.txt)" file-data "export | import"
+berth commit -m "with f" --change 'CMD ["cat", "/tmp/f.txt"]' files committed:v1 > /dev/null
+expect "$(berth inspect -f '{{.State.Status}}' files)" running "commit leaves the container running"
+expect "$(berth run --rm committed:v1)" file-data "the committed image runs its new CMD"
+expect "$(berth image inspect -f '{{.Comment}}' committed:v1)" "with f" "commit -m"
+berth rm -f files idle > /dev/null
+berth rmi committed:v1 exported:latest > /dev/null
 
 log "45-berth-containers: OK"
