@@ -420,27 +420,73 @@ async fn logs<B: Backend>(ctx: &Ctx<B>, id: String, req: &Req) -> Result<Respons
     Ok(streaming(stream_type(tty, version), body))
 }
 
-async fn attach<B: Backend>(ctx: &Ctx<B>, id: String, req: Req) -> Result<Response, ApiError> {
-    if !req.q_bool("stream") {
-        // logs=1 without stream: just the log, as docker answers it.
-        return Err(ApiError::invalid(
-            "attach without stream=1 is not supported by berth",
-        ));
+/// The log so far in the client's framing (docker's `attach?logs=1`), up
+/// to `until` (Unix nanoseconds).
+fn log_replay(
+    c: &Containers,
+    id: &str,
+    stdout: bool,
+    stderr: bool,
+    until: i64,
+    tty: bool,
+) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    if !stdout && !stderr {
+        return Ok(out);
     }
+    let opts = LogOptions {
+        stdout,
+        stderr,
+        until,
+        ..LogOptions::default()
+    };
+    c.logs(id, &opts, &mut |l| {
+        if !tty {
+            let kind = if l.stderr {
+                frame::STDERR
+            } else {
+                frame::STDOUT
+            };
+            out.extend_from_slice(&frame::header(kind, l.text.len()));
+        }
+        out.extend_from_slice(&l.text);
+        true
+    })
+    .map_err(api)?;
+    Ok(out)
+}
+
+async fn attach<B: Backend>(ctx: &Ctx<B>, id: String, req: Req) -> Result<Response, ApiError> {
+    let (stream, logs) = (req.q_bool("stream"), req.q_bool("logs"));
     let (stdin, stdout, stderr) = (
         req.q_bool("stdin"),
         req.q_bool("stdout"),
         req.q_bool("stderr"),
     );
     let keys = detach_keys(req.q("detachKeys").unwrap_or(""))?;
-    let s = ctx
+    let (live, tty, replay) = ctx
         .blocking(move |b| {
-            containers(b)?
-                .attach(&id, stdin, stdout, stderr)
-                .map_err(api)
+            let c = containers(b)?;
+            let tty = c.is_tty(&id).map_err(api)?;
+            // Live output from the attach on, the log before it: the log
+            // is read up to the moment the attach was asked for, so a line
+            // shows once (docker reads the log first and may lose lines
+            // written meanwhile).
+            let until = time::now();
+            let live = if stream {
+                Some(c.attach(&id, stdin, stdout, stderr).map_err(api)?)
+            } else {
+                None
+            };
+            let replay = if logs {
+                log_replay(c, &id, stdout, stderr, until, tty)?
+            } else {
+                Vec::new()
+            };
+            Ok((live, tty, replay))
         })
         .await?;
-    hijack(req.upgrade, req.version, s, keys)
+    hijack_replay(req.upgrade, req.version, tty, replay, live, keys)
 }
 
 /// Docker's `--detach-keys`: `ctrl-p,ctrl-q` (the default), letters, `ctrl-@`…
@@ -484,12 +530,24 @@ pub(crate) fn hijack(
     h: AttachHandle,
     keys: Vec<u8>,
 ) -> Result<Response, ApiError> {
+    hijack_replay(upgrade, version, h.tty, Vec::new(), Some(h), keys)
+}
+
+/// Like [`hijack`], sending `replay` (bytes in the client's framing) first;
+/// without a live stream the connection ends after it.
+fn hijack_replay(
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+    version: ApiVersion,
+    tty: bool,
+    replay: Vec<u8>,
+    live: Option<AttachHandle>,
+    keys: Vec<u8>,
+) -> Result<Response, ApiError> {
     let Some(on_upgrade) = upgrade else {
         return Err(ApiError::invalid(
             "attach needs a connection upgrade (Connection: Upgrade, Upgrade: tcp)",
         ));
     };
-    let tty = h.tty;
     let ct = stream_type(tty, version);
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
@@ -498,6 +556,14 @@ pub(crate) fn hijack(
                 tracing::debug!("attach upgrade: {e}");
                 return;
             }
+        };
+        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+        if !replay.is_empty() && io.write_all(&replay).await.is_err() {
+            return;
+        }
+        let Some(h) = live else {
+            let _ = io.shutdown().await;
+            return;
         };
         // A container that has not started yet connects at its start;
         // the blocking wait ends too if this task is dropped.
@@ -525,7 +591,6 @@ pub(crate) fn hijack(
                 return;
             }
         };
-        let io = hyper_util::rt::TokioIo::new(upgraded);
         let (mut cr, mut cw) = tokio::io::split(io);
         let (mut sr, mut sw) = shim.into_split();
         let to_client = async move {
