@@ -46,10 +46,12 @@ wait_for() {
   for i in $(seq 600); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
   return 1
 }
-podman_cli() {
-  podman --root "$T/podman/root" --runroot "$T/podman/run" --tmpdir "$T/podman/tmp" \
-    --cgroup-manager cgroupfs --events-backend file --runtime runc "$@"
-}
+# podman's default rlimits exceed this host's hard ones (no CAP_SYS_RESOURCE
+# here), so its containers get the hard limits the host allows.
+PODMAN="env CONTAINERS_CONF=$T/containers.conf podman --root $T/podman/root --runroot $T/podman/run
+  --tmpdir $T/podman/tmp --cgroup-manager cgroupfs --events-backend file --runtime runc"
+PODMAN=${PODMAN//$'\n'/}
+podman_cli() { $PODMAN "$@"; }
 mem_available_kib() { awk '/MemAvailable/ {print $2}' /proc/meminfo; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
@@ -78,6 +80,9 @@ $D import -c 'CMD ["sh"]' "$T/rootfs.tar" busybox:latest > /dev/null
 HAVE_PODMAN=
 if command -v podman >/dev/null; then
   mkdir -p "$T/podman"/{root,run,tmp}
+  # (the nproc value is the one 20-images-interop.sh found podman's runc can set here)
+  printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=32768:32768"]\n' \
+    "$(ulimit -Hn)" "$(ulimit -Hn)" > "$T/containers.conf"
   PODMAN_USED=1
   podman_cli import -c 'CMD ["sh"]' "$T/rootfs.tar" busybox:latest > /dev/null && HAVE_PODMAN=1
 fi
@@ -103,7 +108,7 @@ if [ -n "$HAVE_PODMAN" ] && ! podman_cli run --rm $NET busybox true >/dev/null 2
   HAVE_PODMAN=
 fi
 run_args=(-n berth "$B run --rm $NET busybox true" -n docker "$D run --rm $NET busybox true")
-[ -n "$HAVE_PODMAN" ] && run_args+=(-n podman "podman --root $T/podman/root --runroot $T/podman/run --tmpdir $T/podman/tmp --cgroup-manager cgroupfs --events-backend file --runtime runc run --rm $NET busybox true")
+[ -n "$HAVE_PODMAN" ] && run_args+=(-n podman "$PODMAN run --rm $NET busybox true")
 run_args+=(-n "$RT_NAME-run" "$RT --root $T/rt run --bundle $T/bundle bench-$$")
 hf run --warmup 2 --runs "$RUNS" "${run_args[@]}"
 
@@ -156,7 +161,7 @@ density berth "$B" "$DENSITY" "$BERTHD_PID"
 DOCKERD_PID=$(cat "$T/dockerd.pid")
 CONTAINERD_PID=$(pgrep -P "$DOCKERD_PID" containerd || true)
 density docker "$D" "$DENSITY_PEERS" "$DOCKERD_PID" $CONTAINERD_PID
-[ -n "$HAVE_PODMAN" ] && density podman "podman_cli" "$DENSITY_PEERS"
+[ -n "$HAVE_PODMAN" ] && density podman "$PODMAN" "$DENSITY_PEERS"
 
 echo
 echo "== containers benchmark, $RUNS runs (median ms) =="
