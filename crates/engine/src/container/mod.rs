@@ -1605,14 +1605,30 @@ fn merge_image_config(cfg: &mut Config, img: &crate::image::config::ContainerCon
             labels.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
-    if cfg.healthcheck.is_none() {
-        cfg.healthcheck = img
-            .healthcheck
-            .as_ref()
-            .and_then(|h| serde_json::to_value(h).ok());
-    }
+    merge_healthcheck(&mut cfg.healthcheck, img.healthcheck.as_ref());
     merge_set(&mut cfg.exposed_ports, img.exposed_ports.as_ref());
     merge_set(&mut cfg.volumes, img.volumes.as_ref());
+}
+
+/// Docker's merge of the image's HEALTHCHECK: each part the container
+/// leaves unset (`--health-interval` alone, say) comes from the image.
+fn merge_healthcheck(own: &mut Option<Value>, image: Option<&crate::image::config::HealthConfig>) {
+    let Some(Value::Object(img)) = image.and_then(|h| serde_json::to_value(h).ok()) else {
+        return;
+    };
+    match own {
+        Some(Value::Object(o)) => {
+            for (k, v) in img {
+                let unset = o.get(&k).is_none_or(|x| {
+                    x.is_null() || *x == 0 || x.as_array().is_some_and(Vec::is_empty)
+                });
+                if unset {
+                    o.insert(k, v);
+                }
+            }
+        }
+        _ => *own = Some(Value::Object(img)),
+    }
 }
 
 /// Docker's merge of the image's `ExposedPorts` or `Volumes` into the
@@ -1693,5 +1709,37 @@ mod tests {
         };
         merge_image_config(&mut c, &img);
         assert!(c.cmd.is_none());
+    }
+
+    #[test]
+    fn image_healthcheck_fills_what_create_leaves_unset() {
+        let img = crate::image::config::ContainerConfig {
+            healthcheck: Some(crate::image::config::HealthConfig {
+                test: vec!["CMD-SHELL".into(), "check".into()],
+                interval: 5,
+                retries: 4,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut c = Config {
+            healthcheck: Some(json!({"Interval": 1_000_000_000})),
+            ..Default::default()
+        };
+        merge_image_config(&mut c, &img);
+        assert_eq!(
+            c.healthcheck.unwrap(),
+            json!({"Test": ["CMD-SHELL", "check"], "Interval": 1_000_000_000, "Retries": 4})
+        );
+        let mut c = Config::default();
+        merge_image_config(&mut c, &img);
+        assert_eq!(c.healthcheck.unwrap()["Interval"], 5);
+        // --no-healthcheck keeps NONE.
+        let mut c = Config {
+            healthcheck: Some(json!({"Test": ["NONE"]})),
+            ..Default::default()
+        };
+        merge_image_config(&mut c, &img);
+        assert_eq!(c.healthcheck.unwrap()["Test"], json!(["NONE"]));
     }
 }
