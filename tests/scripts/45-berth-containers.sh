@@ -109,6 +109,35 @@ expect "$(rc timeout 20 "$BIN/berth" attach at)" 8 "attach exit code"
 expect "$(cat "$WORK/out")" late "attach output"
 berth rm sa si at > /dev/null
 
+log "healthchecks, OOM kill, attach with logs"
+# wait_eq WANT CMD... : retry CMD (10 s at most) until it prints WANT.
+wait_eq() {
+  local want=$1 got=; shift
+  for _ in $(seq 100); do got=$("$@" 2>/dev/null) || true; [ "$got" = "$want" ] && return 0; sleep 0.1; done
+  die "$*: got '$got', want '$want'"
+}
+berth run -d --name hok --health-cmd 'echo up' --health-interval 1s busybox sleep 60 > /dev/null
+berth run -d --name hbad --health-cmd false --health-interval 1s --health-retries 2 busybox sleep 60 > /dev/null
+wait_eq healthy berth inspect -f '{{.State.Health.Status}}' hok
+wait_eq unhealthy berth inspect -f '{{.State.Health.Status}}' hbad
+expect "$(berth inspect hok | jq -r '.[0].State.Health.Log[0] | "\(.ExitCode) \(.Output)"')" "0 up" "health log"
+expect "$(berth inspect hbad | jq -r '.[0].State.Health.FailingStreak >= 2')" true "failing streak"
+expect "$(berth ps --filter health=healthy --format '{{.Names}}')" hok "ps --filter health=healthy"
+expect "$(berth ps --filter health=unhealthy --format '{{.Names}}')" hbad "ps --filter health=unhealthy"
+berth ps --filter name=hok --format '{{.Status}}' | grep -q '^Up .* (healthy)$' ||
+  die "ps status: $(berth ps --filter name=hok --format '{{.Status}}')"
+berth rm -f hok hbad > /dev/null
+expect "$(rc berth run --name oom -m 8m busybox sh -c 'x=$(head -c 64m /dev/zero | tr "\0" a); echo survived')" 137 "OOM kill exit code"
+expect "$(berth inspect -f '{{.State.OOMKilled}} {{.State.ExitCode}}' oom)" "true 137" "OOMKilled"
+berth rm oom > /dev/null
+berth run -d -t --name lg busybox sh -c 'echo before; sleep 2; echo after' > /dev/null
+lg_logs() { berth logs lg | tr -d '\r'; }
+wait_eq before lg_logs
+out=$(timeout 10 curl -s -N --unix-socket "$SOCK" -X POST -H 'Connection: Upgrade' -H 'Upgrade: tcp' \
+  "http://berth/containers/lg/attach?logs=1&stream=1&stdout=1&stderr=1" | tr -d '\r')
+expect "$out" "$(printf 'before\nafter')" "attach?logs=1 replays the log, then follows"
+berth rm -f lg > /dev/null
+
 log "run -it through a pty: resize, exit code, detach keys"
 out=$( (sleep 1; printf 'stty size; exit 5\r'; sleep 1) |
   script -qec "stty rows 30 cols 100; $BIN/berth run -it --rm busybox sh" /dev/null) && r=0 || r=$?
