@@ -276,3 +276,38 @@ fn running_container_cp_through_its_root() {
     assert_eq!(c.inspect(&id).unwrap()["State"]["Status"], "running");
     c.remove(&id, true, false).unwrap();
 }
+
+#[test]
+fn stopped_container_mounts_and_read_only_root() {
+    if !require(is_root(), "needs root (overlay mounts, chroot)") {
+        return;
+    }
+    let host = HostDir::new("mounts");
+    let rw = HostDir::new("bind-rw");
+    let ro = HostDir::new("bind-ro");
+    let t = engine();
+    let c = setup(&t, &host.0);
+    let binds = [
+        format!("{}:/b", rw.0.display()),
+        format!("{}:/r:ro", ro.0.display()),
+    ];
+    let id = c
+        .create(
+            None,
+            &json!({"Image": "busybox", "HostConfig": {"Binds": binds, "ReadonlyRootfs": true}}),
+        )
+        .unwrap()
+        .id;
+    put(&c, &id, "/b", &tar_of(&[file("in-bind", b"b")])).unwrap();
+    assert_eq!(std::fs::read(rw.0.join("in-bind")).unwrap(), b"b");
+    assert_eq!(get(&c, &id, "/r/secret")[0].1, b"host secret");
+    for (path, want) in [
+        ("/r", "mounted volume is marked read-only"),
+        ("/tmp", "container rootfs is marked read-only"),
+    ] {
+        let e = put(&c, &id, path, &tar_of(&[file("x", b"x")])).unwrap_err();
+        assert_eq!(e.to_string(), want);
+    }
+    ro.untouched();
+    host.untouched();
+}

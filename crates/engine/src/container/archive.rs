@@ -147,7 +147,11 @@ enum View {
         rootfs: Mount,
         /// (source, destination, read-only) of volumes and binds.
         binds: Vec<(PathBuf, String, bool)>,
+        /// The writable layer as a lower one, read-only (export).
         read_only: bool,
+        /// The root remounted read-only once the binds are in
+        /// (`--read-only` containers: their volumes stay writable).
+        lock_root: bool,
     },
 }
 
@@ -224,6 +228,7 @@ fn enter(view: &View, dir: &Path) -> Result<()> {
             rootfs,
             binds,
             read_only,
+            lock_root,
         } => {
             nix::sched::unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS)
                 .map_err(sys_err("unshare CLONE_FS|CLONE_NEWNS".into()))?;
@@ -260,6 +265,9 @@ fn enter(view: &View, dir: &Path) -> Result<()> {
                 if *ro {
                     remount_read_only(&target)?;
                 }
+            }
+            if *lock_root {
+                remount_read_only(dir)?;
             }
             dir.to_owned()
         }
@@ -335,6 +343,7 @@ impl Containers {
             rootfs,
             binds,
             read_only: purpose == Purpose::Export,
+            lock_root: purpose == Purpose::Files && rec.host().readonly_rootfs,
         })
     }
 
@@ -413,12 +422,18 @@ impl Containers {
             let mut tar = tar::Builder::new(BufWriter::with_capacity(256 * 1024, &mut *out));
             let mut links = HashMap::new();
             let p = absolute(path);
-            append_tree(&mut tar, &p, &stat.name, &mut links)
+            // The root's entries are `/`, `/bin`, ...: the client rebases
+            // them by replacing an empty prefix.
+            let top = if stat.name == "/" { "" } else { &stat.name };
+            append_tree(&mut tar, &p, top, &mut links)
                 .map_err(|e| Error::io(format!("archive {path}"), e))?;
             tar.into_inner()
                 .and_then(|mut w| w.flush())
                 .map_err(|e| Error::io(format!("archive {path}"), e))
-        })
+        })?;
+        self.inner
+            .publish(&rec, "archive-path", &[("path", path.to_owned())]);
+        Ok(())
     }
 
     /// `PUT /containers/{id}/archive?path=`: extracts the tar `src` into
@@ -744,6 +759,18 @@ fn extract(
         Ok(_) => return Err(Error::Invalid("extraction point is not a directory".into())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found(rec, path)),
         Err(e) => return Err(Error::io(format!("stat {path}"), e)),
+    }
+    // Said as docker says it, rather than as the first failed write.
+    let read_only = nix::sys::statvfs::statvfs(&dest)
+        .is_ok_and(|v| v.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY));
+    if read_only {
+        let root_dev = fs::metadata("/").map(|m| m.dev()).ok();
+        let dest_dev = fs::metadata(&dest).map(|m| m.dev()).ok();
+        return Err(Error::Invalid(if root_dev == dest_dev {
+            "container rootfs is marked read-only".into()
+        } else {
+            "mounted volume is marked read-only".into()
+        }));
     }
     if no_overwrite_dir_non_dir {
         for (rel, is_dir) in names {
