@@ -126,6 +126,24 @@ expect "$(docker image inspect -f '{{.Comment}}' committed:v1)" "with f" "commit
 docker rm -f files idle >/dev/null
 docker rmi committed:v1 exported:latest >/dev/null
 
+# ------------------------------------------------------------ healthchecks, OOM
+docker run -d --name hok --health-cmd 'echo up' --health-interval 1s busybox sleep 1000 >/dev/null
+docker run -d --name hbad --health-cmd false --health-interval 1s --health-retries 2 busybox sleep 1000 >/dev/null
+wait_until "[ \"\$(docker inspect -f '{{.State.Health.Status}}' hok)\" = healthy ]"
+log "ok   a passing healthcheck turns healthy"
+wait_until "[ \"\$(docker inspect -f '{{.State.Health.Status}}' hbad)\" = unhealthy ]"
+log "ok   a failing healthcheck turns unhealthy after its retries"
+expect "$(docker inspect -f '{{(index .State.Health.Log 0).ExitCode}} {{(index .State.Health.Log 0).Output}}' hok)" "0 up" "health log entry"
+expect "$(docker ps --filter health=healthy --format '{{.Names}}')" "hok" "ps --filter health=healthy"
+docker ps --filter name=hok --format '{{.Status}}' | grep -q '^Up .* (healthy)$' ||
+  fail "ps status: $(docker ps --filter name=hok --format '{{.Status}}')"
+log "ok   ps shows (healthy)"
+docker rm -f hok hbad >/dev/null
+set +e; docker run --name oom -m 8m busybox sh -c 'x=$(head -c 64m /dev/zero | tr "\0" a); echo survived' >/dev/null 2>&1; rc=$?; set -e
+expect "$rc" "137" "an OOM-killed container exits 137"
+expect "$(docker inspect -f '{{.State.OOMKilled}}' oom)" "true" "OOMKilled"
+docker rm oom >/dev/null
+
 # ------------------------------------------------------------ bad input
 set +e
 docker run --rm nosuchimage true >/dev/null 2>"$T/e"; rc=$?
@@ -141,7 +159,8 @@ set -e
 docker version >/dev/null || fail "berthd died on bad input"
 
 # ------------------------------------------------------------ live restore
-docker run -d --name keep busybox sh -c 'while true; do echo alive; sleep 0.1; done' >/dev/null
+docker run -d --name keep --health-cmd 'date +%s%N' --health-interval 1s busybox \
+  sh -c 'while true; do echo alive; sleep 0.1; done' >/dev/null
 docker run -d --name victim busybox sleep 1000 >/dev/null
 victim_pid=$(docker inspect -f '{{.State.Pid}}' victim)
 kill -KILL "$BPID"; wait "$BPID" 2>/dev/null || true; BPID=
@@ -153,6 +172,10 @@ expect "$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' victim)" "ex
 n1=$(docker logs keep | wc -l); sleep 0.5; n2=$(docker logs keep | wc -l)
 [ "$n2" -gt "$n1" ] && [ "$n1" -gt 5 ] || fail "logs of keep do not grow across the restart ($n1, $n2)"
 log "ok   logs kept while berthd was down and still growing"
+last_check() { docker inspect keep | jq -r '.[0].State.Health.Log[-1].Start'; }
+c1=$(last_check)
+wait_until "[ \"\$(last_check)\" != '$c1' ]"
+log "ok   healthchecks resume after berthd's restart"
 docker rm -f keep victim shapes flaky >/dev/null
 expect "$(docker ps -aq | wc -l)" "0" "rm -f removes running containers"
 log "all container checks passed"
