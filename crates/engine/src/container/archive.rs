@@ -140,8 +140,8 @@ fn absolute(path: &str) -> PathBuf {
 
 /// The root a job runs in.
 enum View {
-    /// A live container's root (`/proc/<pid>/root`).
-    Live(i32),
+    /// A live container's root (`/proc/<pid>/root`), open.
+    Live(File),
     /// The container's snapshot mounted at a private directory.
     Snapshot {
         rootfs: Mount,
@@ -219,10 +219,14 @@ fn remount_read_only(dir: &Path) -> Result<()> {
 /// into the view's root.
 fn enter(view: &View, dir: &Path) -> Result<()> {
     let root = match view {
-        View::Live(pid) => {
+        View::Live(root) => {
             nix::sched::unshare(CloneFlags::CLONE_FS)
                 .map_err(sys_err("unshare CLONE_FS".into()))?;
-            PathBuf::from(format!("/proc/{pid}/root"))
+            // The directory checked when the view was made, not a path
+            // whose pid may have been reused since.
+            nix::unistd::fchdir(root.as_raw_fd())
+                .map_err(sys_err("fchdir to the container root".into()))?;
+            PathBuf::from(".")
         }
         View::Snapshot {
             rootfs,
@@ -276,6 +280,14 @@ fn enter(view: &View, dir: &Path) -> Result<()> {
     nix::unistd::chdir("/").map_err(sys_err("chdir / in the container root".into()))
 }
 
+/// The root of the live process `pid`, unless it is the host's own (the
+/// container is gone and its pid was reused by a host process).
+fn live_root(pid: i32) -> Option<File> {
+    let root = File::open(format!("/proc/{pid}/root")).ok()?;
+    let (theirs, ours) = (root.metadata().ok()?, fs::metadata("/").ok()?);
+    ((theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino())).then_some(root)
+}
+
 /// Which root an operation needs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Purpose {
@@ -302,11 +314,10 @@ impl Outside {
 
 impl Containers {
     fn view(&self, rec: &Record, purpose: Purpose) -> Result<View> {
-        let live = rec.state.is_running()
-            && rec.state.pid > 0
-            && Path::new(&format!("/proc/{}/root", rec.state.pid)).exists();
-        if live && purpose == Purpose::Files {
-            return Ok(View::Live(rec.state.pid));
+        if purpose == Purpose::Files && rec.state.is_running() && rec.state.pid > 0 {
+            if let Some(root) = live_root(rec.state.pid) {
+                return Ok(View::Live(root));
+            }
         }
         let rootfs = self
             .inner
