@@ -34,8 +34,11 @@
 //!   nothing else is kept between calls, so any process may call `start`,
 //!   `kill`, `delete`… later.
 //!
-//! * Operations: [`Runtime::create`], [`Runtime::start`], [`Runtime::state`],
-//!   [`Runtime::kill`], [`Runtime::delete`], [`Runtime::exec`],
+//! * [`Runtime::run`] is `create` then `start` in one call, without the
+//!   exec fifo (the init waits for the word on its channel to the runtime);
+//!   it returns once the program runs, with the same [`Created`].
+//! * Operations: [`Runtime::create`], [`Runtime::start`], [`Runtime::run`],
+//!   [`Runtime::state`], [`Runtime::kill`], [`Runtime::delete`], [`Runtime::exec`],
 //!   [`Runtime::pause`], [`Runtime::resume`], [`Runtime::update`],
 //!   [`Runtime::ps`], [`Runtime::list`]. Bad input (malformed config, missing
 //!   rootfs, unknown id, duplicate id, spec fields this runtime does not
