@@ -675,7 +675,10 @@ fn append_raw<W: Write>(
         put(&mut h.as_old_mut().linkname, target);
     }
     h.set_cksum();
-    tar.append(h, data)
+    // Exactly the size in the header, even if a live container's file
+    // grows or shrinks meanwhile (zeros pad a shrunk one).
+    let size = h.size()?;
+    tar.append(h, data.take(size).chain(io::repeat(0)).take(size))
 }
 
 /// Writes `path` (not following a last symlink unless the path ends in
