@@ -553,8 +553,11 @@ impl Containers {
             }
         }
         let id = result?;
-        self.inner
-            .publish(&rec, "commit", &[("comment", req.comment.clone())]);
+        self.inner.publish(
+            &rec,
+            "commit",
+            &[("comment", req.comment.clone()), ("imageID", id.clone())],
+        );
         Ok(id)
     }
 
