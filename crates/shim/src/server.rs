@@ -17,7 +17,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
@@ -34,6 +34,9 @@ const EXIT_LINGER: Duration = Duration::from_secs(5);
 /// after a run of 10 s.
 /// Exits of unknown children remembered for a process being registered.
 const MAX_UNCLAIMED: usize = 16;
+/// Exits of ended execs kept for `ExecState`; the oldest go first past
+/// this (healthchecks add one per check for as long as the container runs).
+const MAX_EXEC_DONE: usize = 1024;
 /// How long a created container waits for its awaited attaches.
 const ATTACH_WAIT: Duration = Duration::from_secs(10);
 const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -124,6 +127,7 @@ pub(crate) struct Shim {
     init: Option<Proc>,
     execs: Vec<Option<ExecProc>>,
     exec_done: HashMap<String, (i32, i32)>,
+    exec_done_order: VecDeque<String>,
     unclaimed: Vec<(i32, i32, Instant)>,
     conns: Vec<Option<Conn>>,
     status: Status,
@@ -175,6 +179,7 @@ impl Shim {
             init: None,
             execs: Vec::new(),
             exec_done: HashMap::new(),
+            exec_done_order: VecDeque::new(),
             unclaimed: Vec::new(),
             conns: Vec::new(),
             status: Status::Stopped,
@@ -1002,7 +1007,7 @@ impl Shim {
             if self.execs[n].as_ref().is_some_and(|e| e.proc.done(now)) {
                 if let Some(e) = self.execs[n].take() {
                     let code = e.proc.exited.map_or(-1, |(c, _)| c);
-                    self.exec_done.insert(e.id, (e.proc.pid, code));
+                    self.exec_ended(e.id, e.proc.pid, code);
                     self.close_attached(Target::Exec(n));
                 }
             }
@@ -1010,6 +1015,16 @@ impl Shim {
         if self.init.as_ref().is_some_and(|p| p.done(now)) {
             self.finish_run(now);
         }
+    }
+
+    fn exec_ended(&mut self, id: String, pid: i32, code: i32) {
+        if self.exec_done.len() >= MAX_EXEC_DONE {
+            if let Some(old) = self.exec_done_order.pop_front() {
+                self.exec_done.remove(&old);
+            }
+        }
+        self.exec_done_order.push_back(id.clone());
+        self.exec_done.insert(id, (pid, code));
     }
 
     fn close_attached(&mut self, t: Target) {
@@ -1034,7 +1049,7 @@ impl Shim {
         for n in 0..self.execs.len() {
             if let Some(e) = self.execs[n].take() {
                 let code = e.proc.exited.map_or(137, |(c, _)| c);
-                self.exec_done.insert(e.id, (e.proc.pid, code));
+                self.exec_ended(e.id, e.proc.pid, code);
                 self.close_attached(Target::Exec(n));
             }
         }
