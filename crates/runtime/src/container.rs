@@ -242,7 +242,13 @@ impl Runtime {
             Join::open(Some(&cg)),
         )?;
         undo.pid = Some(pid);
-        let pty_master = setup_init(plan, &ours, pid, &join, &saved, &oci)?;
+        // A `run` with nothing for the runtime to do between the init's
+        // "ready" and its exec (hooks, a seccomp agent) gives the word to
+        // start at once: the init then never sleeps waiting for it.
+        let early_start = run_now
+            && !plan.runtime_hooks
+            && plan.seccomp.as_ref().is_none_or(|s| s.notify.is_none());
+        let pty_master = setup_init(plan, &ours, pid, &join, &saved, &oci, early_start)?;
 
         let (start, _) = state::proc_start(pid)
             .ok_or_else(|| Error::Init("exited right after setting up".into()))?;
@@ -254,7 +260,7 @@ impl Runtime {
             write_pid_file(pf, pid)?;
         }
         if run_now {
-            start_now(&ours)?;
+            start_now(&ours, !early_start)?;
         }
         // Created: nothing is undone any more.
         *undo = Undo {
@@ -635,6 +641,7 @@ fn setup_init(
     join: &Join,
     saved: &Saved,
     oci: &OciState,
+    early_start: bool,
 ) -> Result<Option<OwnedFd>> {
     if plan.new_user_ns {
         if let Some(m) = &plan.gid_map {
@@ -649,6 +656,9 @@ fn setup_init(
     chan.send(b'G', pid.to_string().as_bytes(), None)?;
     join.apply_rest(pid)?;
     chan.send(b'A', b"", None)?;
+    if early_start {
+        chan.send(b'P', b"", None)?;
+    }
     let mut master = None;
     loop {
         match chan.recv()? {
@@ -686,11 +696,13 @@ fn setup_init(
     }
 }
 
-/// Tells the init of a `run` to exec its program, and waits until it has:
-/// the init's end of the channel closes on exec (or the init reports why
-/// it could not).
-fn start_now(chan: &Channel) -> Result<()> {
-    chan.send(b'P', b"", None)?;
+/// Tells the init of a `run` to exec its program (unless `setup_init` did
+/// already), and waits until it has: the init's end of the channel closes
+/// on exec (or the init reports why it could not).
+fn start_now(chan: &Channel, send: bool) -> Result<()> {
+    if send {
+        chan.send(b'P', b"", None)?;
+    }
     match chan.recv()? {
         None => Ok(()),
         Some((b'E', msg, _)) => Err(Error::Init(String::from_utf8_lossy(&msg).into_owned())),
