@@ -127,6 +127,7 @@ docker rm -f files idle >/dev/null
 docker rmi committed:v1 exported:latest >/dev/null
 
 # ------------------------------------------------------------ healthchecks, OOM
+t0=$(date +%s.%N)
 docker run -d --name hok --health-cmd 'echo up' --health-interval 1s busybox sleep 1000 >/dev/null
 docker run -d --name hbad --health-cmd false --health-interval 1s --health-retries 2 busybox sleep 1000 >/dev/null
 wait_until "[ \"\$(docker inspect -f '{{.State.Health.Status}}' hok)\" = healthy ]"
@@ -142,6 +143,10 @@ docker rm -f hok hbad >/dev/null
 set +e; docker run --name oom -m 8m busybox sh -c 'x=$(head -c 64m /dev/zero | tr "\0" a); echo survived' >/dev/null 2>&1; rc=$?; set -e
 expect "$rc" "137" "an OOM-killed container exits 137"
 expect "$(docker inspect -f '{{.State.OOMKilled}}' oom)" "true" "OOMKilled"
+t1=$(date +%s.%N)
+events() { docker events --since "$t0" --until "$t1" --format '{{.Actor.Attributes.name}} {{.Action}}' "$@" | tr '\n' ','; }
+expect "$(events --filter event=oom --filter event=die --filter container=oom)" "oom oom,oom die," "an oom event, then die"
+expect "$(events --filter event=health_status)" "hok health_status: healthy,hbad health_status: unhealthy," "health_status events"
 docker rm oom >/dev/null
 
 # ------------------------------------------------------------ bad input
