@@ -215,9 +215,50 @@ fn remount_read_only(dir: &Path) -> Result<()> {
     .map_err(sys_err(format!("remount {} read-only", dir.display())))
 }
 
+/// What [`enter`] mounted in the thread's namespace, unmounted (children
+/// first) when dropped, after the thread left the chroot. Unmounting by
+/// hand rather than with the namespace makes it synchronous: the next
+/// mount of the same layer (another copy, the container's start) does not
+/// find it still in use.
+struct Entered {
+    /// The host's root, to leave the chroot through.
+    host_root: Option<File>,
+    chrooted: bool,
+    mounted: Vec<PathBuf>,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        if self.mounted.is_empty() {
+            return;
+        }
+        if self.chrooted {
+            let back = self.host_root.as_ref().map_or(Err(nix::Error::EBADF), |r| {
+                nix::unistd::fchdir(r.as_raw_fd()).and_then(|()| nix::unistd::chroot("."))
+            });
+            if let Err(e) = back {
+                // The namespace still takes the mounts away with the thread.
+                tracing::warn!(error = %e, "leave the archive chroot");
+                return;
+            }
+        }
+        for m in self.mounted.iter().rev() {
+            if let Err(e) = nix::mount::umount(m) {
+                tracing::warn!(path = %m.display(), error = %e, "unmount archive view");
+                let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+    }
+}
+
 /// Moves the calling thread (only it: it has its own fs context first)
 /// into the view's root.
-fn enter(view: &View, dir: &Path) -> Result<()> {
+fn enter(view: &View, dir: &Path) -> Result<Entered> {
+    let mut entered = Entered {
+        host_root: None,
+        chrooted: false,
+        mounted: Vec::new(),
+    };
     let root = match view {
         View::Live(root) => {
             nix::sched::unshare(CloneFlags::CLONE_FS)
@@ -245,7 +286,10 @@ fn enter(view: &View, dir: &Path) -> Result<()> {
                 None::<&str>,
             )
             .map_err(sys_err("make / private".into()))?;
+            entered.host_root =
+                Some(File::open("/").map_err(|e| Error::io("open the host root", e))?);
             mount_rootfs(rootfs, dir, *read_only)?;
+            entered.mounted.push(dir.to_owned());
             for (source, dest, ro) in binds {
                 let kind = if source.is_dir() {
                     berth_volume::MountPointKind::Dir
@@ -266,6 +310,7 @@ fn enter(view: &View, dir: &Path) -> Result<()> {
                     source.display(),
                     target.display()
                 )))?;
+                entered.mounted.push(target.clone());
                 if *ro {
                     remount_read_only(&target)?;
                 }
@@ -277,7 +322,9 @@ fn enter(view: &View, dir: &Path) -> Result<()> {
         }
     };
     nix::unistd::chroot(&root).map_err(sys_err(format!("chroot {}", root.display())))?;
-    nix::unistd::chdir("/").map_err(sys_err("chdir / in the container root".into()))
+    entered.chrooted = true;
+    nix::unistd::chdir("/").map_err(sys_err("chdir / in the container root".into()))?;
+    Ok(entered)
 }
 
 /// The root of the live process `pid`, unless it is the host's own (the
@@ -394,16 +441,21 @@ impl Containers {
             let handle = std::thread::Builder::new()
                 .name("berth-archive".into())
                 .spawn_scoped(s, || {
-                    enter(&view, &dir)?;
-                    job(&Outside {
+                    let entered = enter(&view, &dir)?;
+                    let result = job(&Outside {
                         send: req_tx,
                         done: done_rx,
-                    })
+                    });
+                    drop(entered);
+                    result
                 })
                 .map_err(|e| Error::io("start the archive thread", e))?;
             // Ends when the job (and so its sender) is done.
             while let Ok(fd) = req_rx.recv() {
-                let _ = done_tx.send(outside(fd.as_fd()));
+                let r = outside(fd.as_fd());
+                // Closed before the job goes on to unmount the view.
+                drop(fd);
+                let _ = done_tx.send(r);
             }
             handle
                 .join()
