@@ -156,6 +156,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn endpoints_resolve() {
+        use super::super::containers::{resolve, Ep};
+        use hyper::Method;
+        let r = |m: Method, p: &str| resolve(&m, p);
+        assert!(
+            matches!(r(Method::GET, "/containers/c/archive"), Some(Ep::ArchiveGet(id)) if id == "c")
+        );
+        assert!(matches!(
+            r(Method::HEAD, "/containers/c/archive"),
+            Some(Ep::ArchiveHead(_))
+        ));
+        assert!(matches!(
+            r(Method::PUT, "/containers/c/archive"),
+            Some(Ep::ArchivePut(_))
+        ));
+        assert!(matches!(
+            r(Method::GET, "/containers/c/export"),
+            Some(Ep::Export(_))
+        ));
+        assert!(matches!(r(Method::POST, "/commit"), Some(Ep::Commit)));
+        assert!(r(Method::GET, "/commit").is_none());
+    }
+
+    #[test]
     fn base64_matches_go() {
         assert_eq!(base64(b""), "");
         assert_eq!(base64(b"f"), "Zg==");
