@@ -270,12 +270,16 @@ impl Containers {
         let Some(check) = Check::of(&rec.cfg()) else {
             return;
         };
+        let run = rec.state.started_at;
         let needs_reset = fresh || rec.state.health.is_none();
         let rec = if needs_reset {
             match self.inner.update(id, |e| {
-                let h = e.rec.state.health.get_or_insert_with(Health::default);
-                h.status = STARTING.into();
-                h.failing_streak = 0;
+                // The run may have ended already (its exit was recorded).
+                if e.rec.state.is_running() && e.rec.state.started_at == run {
+                    let h = e.rec.state.health.get_or_insert_with(Health::default);
+                    h.status = STARTING.into();
+                    h.failing_streak = 0;
+                }
             }) {
                 Some(r) => r,
                 None => return,
@@ -283,9 +287,11 @@ impl Containers {
         } else {
             rec
         };
+        if !rec.state.is_running() {
+            return;
+        }
         let status = rec.state.health.as_ref().map_or(STARTING, |h| &h.status);
-        let delay = check.next_in(status, rec.state.started_at);
-        self.health_schedule(id, rec.state.started_at, delay);
+        self.health_schedule(id, run, check.next_in(status, run));
     }
 
     /// Run one check of run `run` and queue the next.
