@@ -353,7 +353,7 @@ struct Outside {
 impl Outside {
     /// Runs the caller's `outside` on `fd` and waits for it.
     fn run(&self, fd: OwnedFd) -> Result<()> {
-        let gone = || Error::Invalid("the archive caller went away".into());
+        let gone = || Error::io("archive job", io::Error::other("its caller went away"));
         self.send.send(fd).map_err(|_| gone())?;
         self.done.recv().map_err(|_| gone())?
     }
@@ -459,7 +459,7 @@ impl Containers {
             }
             handle
                 .join()
-                .map_err(|_| Error::Invalid("the archive thread panicked".into()))?
+                .map_err(|_| Error::io("archive job", io::Error::other("its thread panicked")))?
         });
         if matches!(view, View::Snapshot { .. }) {
             // The thread's namespace, and the mounts in it, ended with it.
