@@ -10,8 +10,9 @@
 //!   every mount it has (volumes, binds, tmpfs) as the container sees them;
 //! - otherwise its snapshot mounted in a private mount namespace of that
 //!   thread (`CLONE_NEWNS`), with its volumes and binds mounted at their
-//!   destinations. The namespace, and so every mount in it, goes away with
-//!   the thread, whatever the job did.
+//!   destinations. They are unmounted when the job ends; were that to
+//!   fail, the namespace still takes them away with the thread, so nothing
+//!   ever shows in the host's mount table.
 //!
 //! `export` always reads a read-only overlay of the writable layer over the
 //! image's layers (no upper or work directory, so it can be mounted beside
@@ -19,7 +20,15 @@
 //!
 //! Tars are extracted by berth-store's layer applier, which refuses entries
 //! that leave the destination (`..`, absolute names, symlinks and hard
-//! links pointing out) on top of the chroot.
+//! links pointing out). It names files through the host's /proc/self/fd,
+//! so it runs on the calling thread, on a descriptor of the destination
+//! opened inside the chroot, while the chrooted thread keeps the view
+//! mounted. The input is spooled to an unlinked file first, so that
+//! `noOverwriteDirNonDir` is checked for every entry before any is written.
+//!
+//! Not done as docker does: nothing stops a stopped container from being
+//! started while a copy to or from it runs (docker holds the container's
+//! lock); the two overlay mounts then share its writable layer.
 
 use super::types::Record;
 use super::{Containers, Error, Result};
