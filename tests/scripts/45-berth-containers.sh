@@ -127,6 +127,28 @@ expect "$(berth ps --filter health=unhealthy --format '{{.Names}}')" hbad "ps --
 berth ps --filter name=hok --format '{{.Status}}' | grep -q '^Up .* (healthy)$' ||
   die "ps status: $(berth ps --filter name=hok --format '{{.Status}}')"
 berth rm -f hok hbad > /dev/null
+# An image's HEALTHCHECK (its config edited in a saved archive, loaded back):
+# used as is, its unset parts filled under --health-interval, or turned off.
+mkdir "$WORK/img"
+berth save busybox:latest | tar -C "$WORK/img" -xf -
+cfg=$(jq -r '.[0].Config' "$WORK/img/manifest.json")
+jq -c '.config.Healthcheck = {"Test": ["CMD-SHELL", "echo from-image"], "Interval": 1000000000}' \
+  "$WORK/img/$cfg" > "$WORK/cfg.json"
+digest=$(sha256sum "$WORK/cfg.json" | cut -d' ' -f1)
+mv "$WORK/cfg.json" "$WORK/img/blobs/sha256/$digest"
+jq --arg c "blobs/sha256/$digest" '.[0].Config = $c | .[0].RepoTags = ["hc:latest"]' \
+  "$WORK/img/manifest.json" > "$WORK/manifest.json"
+mv "$WORK/manifest.json" "$WORK/img/manifest.json"
+rm -f "$WORK/img/index.json" "$WORK/img/oci-layout" "$WORK/img/repositories"
+tar -C "$WORK/img" -cf - . | berth load > /dev/null
+berth run -d --name himg hc sleep 60 > /dev/null
+berth run -d --name hpart --health-interval 500ms hc sleep 60 > /dev/null
+berth run -d --name hnone --no-healthcheck hc sleep 60 > /dev/null
+wait_eq "healthy from-image" sh -c "$BIN/berth inspect himg | jq -r '.[0].State.Health | \"\\(.Status) \\(.Log[0].Output)\"'"
+expect "$(berth inspect hpart | jq -c '.[0].Config.Healthcheck')" \
+  '{"Interval":500000000,"Test":["CMD-SHELL","echo from-image"]}' "--health-interval keeps the image's test"
+expect "$(berth inspect hnone | jq -c '[.[0].Config.Healthcheck.Test, .[0].State.Health]')" '[["NONE"],null]' "--no-healthcheck"
+berth rm -f himg hpart hnone > /dev/null
 expect "$(rc berth run --name oom -m 8m busybox sh -c 'x=$(head -c 64m /dev/zero | tr "\0" a); echo survived')" 137 "OOM kill exit code"
 expect "$(berth inspect -f '{{.State.OOMKilled}} {{.State.ExitCode}}' oom)" "true 137" "OOMKilled"
 berth rm oom > /dev/null
