@@ -61,8 +61,10 @@ impl Join {
     }
 
     /// The v2 directory for `clone3(CLONE_INTO_CGROUP)`, when there is
-    /// exactly one directory left for the runtime to write. Once the
-    /// clone has used it, [`Join::born_in_v2`] takes it off the list.
+    /// exactly one directory left for the runtime to write (should that be
+    /// a v1 directory whose `tasks` we could not open, clone3 refuses it
+    /// with EBADF and the caller clones without). Once the clone has used
+    /// it, [`Join::born_in_v2`] takes it off the list.
     pub fn v2_dir(&mut self) -> Option<BorrowedFd<'_>> {
         if self.v2.is_none() {
             if let [dir] = self.procs.as_slice() {
