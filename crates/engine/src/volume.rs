@@ -191,7 +191,13 @@ impl Volumes {
         let p = self.mounts_path(id);
         let data = serde_json::to_vec_pretty(&rec)
             .map_err(|e| Error::Invalid(format!("encode mounts: {e}")))?;
-        if let Err(e) = berth_base::fsutil::atomic_write(&p, &data, 0o600) {
+        // An `--rm` container's record needs no fsync (see the container's).
+        let write = if host_config["AutoRemove"].as_bool().unwrap_or(false) {
+            berth_base::fsutil::replace_file
+        } else {
+            berth_base::fsutil::atomic_write
+        };
+        if let Err(e) = write(&p, &data, 0o600) {
             let _ = self.store.release(id, &rec.mounts, true);
             return Err(io(format!("write {}", p.display()))(e));
         }

@@ -41,6 +41,10 @@ fn one() -> u32 {
     1
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// Docker's restart policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "kebab-case")]
@@ -120,6 +124,10 @@ pub struct ShimConfig {
     pub log: Option<LogConfig>,
     /// Written atomically at each exit of the container.
     pub exit_file: PathBuf,
+    /// fsync the exit file, so an exit survives a crash of the host too;
+    /// off for `--rm` containers, whose records go with them.
+    #[serde(default = "yes")]
+    pub durable_exit: bool,
     #[serde(default)]
     pub restart: RestartPolicy,
     /// Restarts done before this shim started (carried across daemon runs).

@@ -3,9 +3,10 @@
 //! policy, and answers the engine on a UNIX control socket (see
 //! berth-shim-proto). Single-threaded, no async runtime: one poll loop.
 //!
-//! Start-up is a double spawn so the shim is not the daemon's child:
-//! `berth-shim start <dir>` (run by the engine, stdout a pipe) spawns
-//! `berth-shim run <dir>` and exits at once; the second process makes a new
+//! Start-up is a double fork so the shim is not the daemon's child:
+//! `berth-shim start <dir>` (run by the engine, stdout a pipe) forks the
+//! shim and exits at once (`berth-shim run <dir>` is the same shim in the
+//! foreground); the forked process makes a new
 //! session, becomes a child subreaper (so it reaps the container's init
 //! when the runtime's create process exits), starts the container, writes
 //! one JSON answer line on the inherited pipe, and closes it.
@@ -25,7 +26,6 @@ use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// Errors of the shim.
 #[derive(Debug, thiserror::Error)]
@@ -80,22 +80,32 @@ impl Error {
     }
 }
 
-/// `berth-shim start <dir>`: spawn the real shim and return at once. Its
+/// `berth-shim start <dir>`: fork the real shim and return at once. Its
 /// stdout (the engine's pipe) is passed on; stderr goes to `<dir>/shim.log`.
+/// A fork, not a second exec of this binary: the start path of every
+/// container saves loading and relocating the program once more.
 pub fn launch(dir: &Path) -> io::Result<()> {
-    let exe = std::env::current_exe()?;
     let log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("shim.log"))?;
-    Command::new(exe)
-        .arg("run")
-        .arg(dir)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()?;
-    Ok(())
+    // Single-threaded here (nothing has started a thread), as a fork needs.
+    match berth_sys::process::clone_fork(0)? {
+        berth_sys::process::Forked::Parent(_) => Ok(()),
+        berth_sys::process::Forked::Child => {
+            let code = match nix::unistd::dup2(log.as_raw_fd(), 2)
+                .map_err(io::Error::from)
+                .and_then(|_| std::env::set_current_dir(dir))
+            {
+                Ok(()) => run(dir),
+                Err(e) => {
+                    eprintln!("berth-shim: prepare the shim in {}: {e}", dir.display());
+                    1
+                }
+            };
+            std::process::exit(code)
+        }
+    }
 }
 
 fn sys(call: impl Into<String>) -> impl FnOnce(nix::errno::Errno) -> Error {

@@ -6,7 +6,7 @@ use crate::logfile::LogFile;
 use crate::proc::{resize, write_some, PendingIo, Proc};
 use crate::runtime::Runtime;
 use crate::Error;
-use berth_base::fsutil::atomic_write;
+use berth_base::fsutil::{atomic_write, replace_file};
 use berth_shim_proto::jsonlog::Stream;
 use berth_shim_proto::{
     decode_request, encode_response, frame, time, ErrorCode, ExecState, ExitFile, ExitStatus,
@@ -212,7 +212,9 @@ impl Shim {
 
     fn save_state(&self) {
         let data = serde_json::to_vec(&self.state()).unwrap_or_default();
-        if let Err(e) = atomic_write(&self.dir.join(STATE_NAME), &data, 0o600) {
+        // No fsync: the exec root's state describes processes, which do
+        // not outlive the host either.
+        if let Err(e) = replace_file(&self.dir.join(STATE_NAME), &data, 0o600) {
             eprintln!("berth-shim: write {}: {e}", STATE_NAME);
         }
     }
@@ -1092,7 +1094,12 @@ impl Shim {
             manually_stopped: self.manually_stopped,
         };
         let data = serde_json::to_vec(&file).unwrap_or_default();
-        if let Err(e) = atomic_write(&self.cfg.exit_file, &data, 0o600) {
+        let write = if self.cfg.durable_exit {
+            atomic_write
+        } else {
+            replace_file
+        };
+        if let Err(e) = write(&self.cfg.exit_file, &data, 0o600) {
             eprintln!("berth-shim: write {}: {e}", self.cfg.exit_file.display());
         }
         self.last_exit = Some(exit);

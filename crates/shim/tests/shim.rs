@@ -115,6 +115,7 @@ impl Fixture {
                 max_file: 1,
             }),
             exit_file: self.dir.path().join("exit.json"),
+            durable_exit: true,
             restart: RestartPolicy::No,
             restart_count: 0,
             console_size: None,

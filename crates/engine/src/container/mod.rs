@@ -40,7 +40,7 @@ pub use view::ListOptions;
 use crate::events::{Event, Events};
 use crate::image::{ImageUser, ImageUsers, Images};
 use crate::Engine;
-use berth_base::fsutil::atomic_write;
+use berth_base::fsutil::{atomic_write, replace_file};
 use berth_shim_proto::{
     Client, ExitFile, LogConfig as ShimLog, Request, RestartPolicy, RootfsMount, RuntimeKind,
     ShimConfig, Status,
@@ -320,10 +320,19 @@ impl Inner {
         Client::new(berth_shim_proto::socket_path(&self.shim_dir(id)))
     }
 
+    /// Write the record. An `--rm` container's is not fsynced: a crash of
+    /// berthd loses nothing either way (the rename is atomic and the page
+    /// cache outlives the process), and a crash of the host ends the
+    /// container, which `--rm` would then remove anyway.
     fn save(&self, rec: &Record) -> Result<()> {
         let data = serde_json::to_vec_pretty(rec).unwrap_or_default();
         let p = self.dir(&rec.id).join("container.json");
-        atomic_write(&p, &data, 0o600).map_err(|e| Error::io(format!("write {}", p.display()), e))
+        let write = if rec.host().auto_remove {
+            replace_file
+        } else {
+            atomic_write
+        };
+        write(&p, &data, 0o600).map_err(|e| Error::io(format!("write {}", p.display()), e))
     }
 
     fn publish(&self, rec: &Record, action: &str, extra: &[(&str, String)]) {
@@ -387,8 +396,12 @@ impl Inner {
         f(e);
         let rec = e.rec.clone();
         drop(t);
-        if let Err(e) = self.save(&rec) {
-            tracing::warn!("container {}: {e}", rec.id);
+        // A container being removed has no record left to write (and a
+        // write would race with the removal of its directory).
+        if rec.state.status != "removing" {
+            if let Err(e) = self.save(&rec) {
+                tracing::warn!("container {}: {e}", rec.id);
+            }
         }
         self.changed.notify_all();
         Some(rec)
@@ -997,6 +1010,7 @@ impl Containers {
             stdin_once: cfg.stdin_once,
             log,
             exit_file: dir.join("exit.json"),
+            durable_exit: !hc.auto_remove,
             restart: restart_policy(&hc)?,
             restart_count: rec.restart_count,
             console_size: hc
@@ -1233,8 +1247,7 @@ impl Containers {
         let _ = std::fs::remove_dir_all(inner.shim_dir(&rec.id));
         inner.netvol.remove(&rec.id, volumes)?;
         let dir = inner.dir(&rec.id);
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| Error::io(format!("remove {}", dir.display()), e))?;
+        remove_container_dir(&dir)?;
         {
             let mut t = inner.lock();
             t.by_id.remove(&rec.id);
@@ -1435,6 +1448,25 @@ impl Waiter {
                 .wait_timeout(t, Duration::from_millis(200))
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+}
+
+/// Remove a container's directory. A write that began before the removal
+/// (the monitor saving the exit, the shim's exit file) may add a file
+/// while the tree is being emptied, and `remove_dir_all` then fails with
+/// "Directory not empty": try again, the writer is done by then.
+fn remove_container_dir(dir: &Path) -> Result<()> {
+    let mut tries = 0;
+    loop {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty && tries < 20 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(Error::io(format!("remove {}", dir.display()), e)),
         }
     }
 }

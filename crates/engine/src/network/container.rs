@@ -85,6 +85,10 @@ pub struct Plan {
     /// Started and not stopped since.
     #[serde(default)]
     pub active: bool,
+    /// The container goes at its exit (`--rm`): its plan is written
+    /// without fsync, as the container's own record.
+    #[serde(default)]
+    pub auto_remove: bool,
 }
 
 /// What the container's start needs from networking.
@@ -246,8 +250,12 @@ impl Networks {
         let p = self.plan_path(&plan.id);
         let data = serde_json::to_vec_pretty(plan)
             .map_err(|e| Error::Invalid(format!("encode network plan: {e}")))?;
-        berth_base::fsutil::atomic_write(&p, &data, 0o600)
-            .map_err(super::io(format!("write {}", p.display())))
+        let write = if plan.auto_remove {
+            berth_base::fsutil::replace_file
+        } else {
+            berth_base::fsutil::atomic_write
+        };
+        write(&p, &data, 0o600).map_err(super::io(format!("write {}", p.display())))
     }
 
     /// The id of the container a plan names by id, name or unique prefix.
@@ -354,6 +362,7 @@ impl Networks {
                 .map(|m| m.keys().cloned().collect())
                 .unwrap_or_default(),
             publish_all: host_config["PublishAllPorts"].as_bool().unwrap_or(false),
+            auto_remove: host_config["AutoRemove"].as_bool().unwrap_or(false),
             ..Default::default()
         };
         for e in &plan.exposed {
