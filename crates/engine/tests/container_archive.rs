@@ -9,18 +9,9 @@ mod common;
 use berth_base::testenv::{is_root, require};
 use berth_base::ErrorKind;
 use berth_engine::container::{CommitRequest, Containers, ExtractOptions, Options};
-use berth_engine::image::ImportOptions;
 use common::*;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// berth-shim built beside the test binary (target/<profile>/berth-shim).
-fn shim_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let p = exe.parent()?.parent()?.join("berth-shim");
-    p.exists().then_some(p)
-}
 
 /// A host directory the image's symlinks point at: the container must
 /// never reach it.
@@ -51,28 +42,6 @@ impl Drop for HostDir {
     }
 }
 
-/// Kills the shims and containers left under the test's exec root.
-struct Cleanup(PathBuf);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let shims = self.0.join("exec/shims");
-        for ent in std::fs::read_dir(&shims).into_iter().flatten().flatten() {
-            let Ok(d) = std::fs::read(ent.path().join("state.json")) else {
-                continue;
-            };
-            let Ok(st) = serde_json::from_slice::<serde_json::Value>(&d) else {
-                continue;
-            };
-            for k in ["pid", "shim_pid"] {
-                if let Some(pid) = st[k].as_i64().filter(|p| *p > 0) {
-                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-                }
-            }
-        }
-    }
-}
-
 /// An engine with a busybox image whose `/abs` points at `host` (image
 /// layers cannot hold relative links that climb out: the applier refuses
 /// them), and the container service.
@@ -82,18 +51,7 @@ fn setup(t: &TestEngine, host: &Path) -> Containers {
     // Drop the end-of-archive blocks and append the link.
     rootfs.truncate(rootfs.len() - 1024);
     rootfs.extend(tar_of(&[symlink("abs", &abs)]));
-    t.engine
-        .images()
-        .import(
-            &mut rootfs.as_slice(),
-            &ImportOptions {
-                reference: Some("busybox:latest".into()),
-                changes: vec!["CMD [\"sh\"]".into()],
-                message: String::new(),
-                source: "-".into(),
-            },
-        )
-        .unwrap();
+    import_busybox(&t.engine, &rootfs);
     Containers::open(
         &t.engine,
         Options {

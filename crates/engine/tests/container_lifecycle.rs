@@ -4,10 +4,12 @@
 //! engine's process died.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use berth_base::testenv::{is_root, require};
 use berth_engine::container::{frame, Containers, ListOptions, LogOptions, Options, WaitCondition};
-use berth_engine::image::ImportOptions;
 use berth_engine::{Config, Engine};
+use common::{import_busybox, shim_binary, Cleanup};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -15,13 +17,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BUSYBOX: &str = "/usr/bin/busybox";
-
-/// berth-shim built beside the test binary (target/<profile>/berth-shim).
-fn shim_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let p = exe.parent()?.parent()?.join("berth-shim");
-    p.exists().then_some(p)
-}
 
 fn prerequisites() -> bool {
     require(is_root(), "needs root")
@@ -76,7 +71,10 @@ fn busybox_tar() -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
+/// A test's temporary root; what the test left running is killed (before
+/// the directory goes) on drop.
 struct Env {
+    _cleanup: Cleanup,
     dir: tempfile::TempDir,
 }
 
@@ -86,7 +84,22 @@ impl Env {
             .prefix(&format!("bct-{}-", std::process::id()))
             .tempdir_in("/tmp")
             .unwrap();
-        Self { dir }
+        Self {
+            _cleanup: Cleanup(dir.path().to_owned()),
+            dir,
+        }
+    }
+
+    /// A fresh root with busybox imported, its engine and container
+    /// service; `None` (the test skips) without the prerequisites.
+    fn ready() -> Option<(Self, Engine, Containers)> {
+        if !prerequisites() {
+            return None;
+        }
+        let env = Self::new();
+        let (engine, c) = env.open();
+        import_busybox(&engine, &busybox_tar());
+        Some((env, engine, c))
     }
 
     fn open_at(root: &Path) -> (Engine, Containers) {
@@ -111,42 +124,6 @@ impl Env {
     }
 }
 
-/// Kills every shim and container left under the test's exec root.
-struct Cleanup(PathBuf);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let shims = self.0.join("exec/shims");
-        for ent in std::fs::read_dir(&shims).into_iter().flatten().flatten() {
-            if let Ok(d) = std::fs::read(ent.path().join("state.json")) {
-                if let Ok(st) = serde_json::from_slice::<serde_json::Value>(&d) {
-                    for k in ["pid", "shim_pid"] {
-                        if let Some(pid) = st[k].as_i64().filter(|p| *p > 0) {
-                            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn import_busybox(engine: &Engine) {
-    let tar = busybox_tar();
-    engine
-        .images()
-        .import(
-            &mut tar.as_slice(),
-            &ImportOptions {
-                reference: Some("busybox:latest".into()),
-                changes: vec!["CMD [\"sh\"]".into()],
-                message: String::new(),
-                source: "-".into(),
-            },
-        )
-        .unwrap();
-}
-
 fn logs(c: &Containers, id: &str) -> String {
     let mut out = String::new();
     c.logs(
@@ -167,13 +144,9 @@ fn logs(c: &Containers, id: &str) -> String {
 
 #[test]
 fn run_logs_inspect_list_remove() {
-    if !prerequisites() {
+    let Some((_env, _engine, c)) = Env::ready() else {
         return;
-    }
-    let env = Env::new();
-    let _cleanup = Cleanup(env.dir.path().to_owned());
-    let (engine, c) = env.open();
-    import_busybox(&engine);
+    };
     let created = c
         .create(
             Some("hello"),
@@ -220,13 +193,9 @@ fn run_logs_inspect_list_remove() {
 
 #[test]
 fn exec_stop_and_bad_input() {
-    if !prerequisites() {
+    let Some((_env, _engine, c)) = Env::ready() else {
         return;
-    }
-    let env = Env::new();
-    let _cleanup = Cleanup(env.dir.path().to_owned());
-    let (engine, c) = env.open();
-    import_busybox(&engine);
+    };
     assert_eq!(
         c.create(None, &json!({"Image": "nosuchimage"}))
             .unwrap_err()
@@ -308,13 +277,9 @@ fn exec_stop_and_bad_input() {
 
 #[test]
 fn restart_policy_and_attach() {
-    if !prerequisites() {
+    let Some((_env, _engine, c)) = Env::ready() else {
         return;
-    }
-    let env = Env::new();
-    let _cleanup = Cleanup(env.dir.path().to_owned());
-    let (engine, c) = env.open();
-    import_busybox(&engine);
+    };
     let id = c
         .create(
             None,
@@ -358,13 +323,9 @@ fn restart_policy_and_attach() {
 
 #[test]
 fn attach_before_start_sees_all_output() {
-    if !prerequisites() {
+    let Some((_env, _engine, c)) = Env::ready() else {
         return;
-    }
-    let env = Env::new();
-    let _cleanup = Cleanup(env.dir.path().to_owned());
-    let (engine, c) = env.open();
-    import_busybox(&engine);
+    };
     let id = c
         .create(
             None,
@@ -393,7 +354,7 @@ fn recovery_phase_one() {
     };
     let root = PathBuf::from(root);
     let (engine, c) = Env::open_at(&root);
-    import_busybox(&engine);
+    import_busybox(&engine, &busybox_tar());
     for name in ["alive", "doomed"] {
         c.create(Some(name), &json!({"Image": "busybox", "Cmd": ["sh", "-c", "while true; do echo tick; sleep 0.1; done"]}))
             .unwrap();
@@ -408,7 +369,6 @@ fn containers_survive_the_engine() {
         return;
     }
     let env = Env::new();
-    let _cleanup = Cleanup(env.dir.path().to_owned());
     let st = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "recovery_phase_one", "--nocapture"])
         .env("BERTH_TEST_RECOVERY_ROOT", env.dir.path())
@@ -486,13 +446,9 @@ fn inspect_until(
 
 #[test]
 fn healthchecks_turn_healthy_unhealthy_and_time_out() {
-    if !prerequisites() {
+    let Some((_env, _engine, c)) = Env::ready() else {
         return;
-    }
-    let env = Env::new();
-    let _cleanup = Cleanup(env.dir.path().to_owned());
-    let (engine, c) = env.open();
-    import_busybox(&engine);
+    };
     let ms = 1_000_000;
     let run = |name: &str, check: serde_json::Value| {
         c.create(

@@ -1,8 +1,10 @@
 //! Helpers shared by the engine's integration tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use berth_engine::image::ImportOptions;
 use berth_engine::{Config, Engine};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// An engine over a fresh temporary data root, removed on drop.
 pub struct TestEngine {
@@ -21,6 +23,53 @@ pub fn engine() -> TestEngine {
     })
     .unwrap();
     TestEngine { engine, dir }
+}
+
+/// berth-shim built beside the test binary (target/<profile>/berth-shim).
+pub fn shim_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let p = exe.parent()?.parent()?.join("berth-shim");
+    p.exists().then_some(p)
+}
+
+/// On drop, kills the shims and containers left under a test root (found
+/// through `exec/shims/*/state.json`), so a failed test leaves no process.
+pub struct Cleanup(pub PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let shims = self.0.join("exec/shims");
+        for ent in std::fs::read_dir(&shims).into_iter().flatten().flatten() {
+            let Ok(d) = std::fs::read(ent.path().join("state.json")) else {
+                continue;
+            };
+            let Ok(st) = serde_json::from_slice::<serde_json::Value>(&d) else {
+                continue;
+            };
+            for k in ["pid", "shim_pid"] {
+                if let Some(pid) = st[k].as_i64().filter(|p| *p > 0) {
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                }
+            }
+        }
+    }
+}
+
+/// Import the root filesystem tarball `rootfs` as `busybox:latest`,
+/// running `sh`.
+pub fn import_busybox(engine: &Engine, rootfs: &[u8]) {
+    engine
+        .images()
+        .import(
+            &mut &rootfs[..],
+            &ImportOptions {
+                reference: Some("busybox:latest".into()),
+                changes: vec!["CMD [\"sh\"]".into()],
+                message: String::new(),
+                source: "-".into(),
+            },
+        )
+        .unwrap();
 }
 
 /// One raw tar entry, written byte for byte (so tests can write names the
