@@ -197,8 +197,16 @@ impl From<berth_client::Error> for CliError {
 }
 
 impl From<format::template::TemplateError> for CliError {
+    /// A template that does not parse exits 64, as docker's.
     fn from(e: format::template::TemplateError) -> Self {
-        Self::new(e.to_string())
+        let code = match e {
+            format::template::TemplateError::Parse { .. } => 64,
+            format::template::TemplateError::Exec { .. } => 1,
+        };
+        Self {
+            code,
+            message: e.to_string(),
+        }
     }
 }
 

@@ -3,7 +3,6 @@
 
 use super::system::ellipsis;
 use crate::format::json::indent;
-use crate::format::template::Template;
 use crate::format::units::{human_size, human_size_prec, since};
 use crate::format::{row, RowFormat};
 use crate::progress::ProgressPrinter;
@@ -267,15 +266,12 @@ pub async fn run_inspect(app: &App, a: InspectArgs) -> Result<(), CliError> {
             app.print(&format!("{}\n", indent(&joined, "    ")))?;
         }
         Some(f) => {
-            let t = Template::parse(&f.replace("\\t", "\t").replace("\\n", "\n"))?;
-            let mut s = String::new();
-            for r in &raws {
-                let v: Value = serde_json::from_str(r)
-                    .map_err(|e| CliError::new(format!("decode image: {e}")))?;
-                s.push_str(&t.render(&v)?);
-                s.push('\n');
-            }
-            app.print(&s)?;
+            let objects = raws
+                .iter()
+                .map(|r| serde_json::from_str(r))
+                .collect::<Result<Vec<Value>, _>>()
+                .map_err(|e| CliError::new(format!("decode image: {e}")))?;
+            app.print(&super::network::render_inspected(f, &objects)?)?;
         }
     }
     if errors.is_empty() {

@@ -269,21 +269,33 @@ pub(crate) fn print_inspected(
                 .map_err(|e| CliError::new(format!("encode: {e}")))?;
             app.print(&format!("{}\n", indent(&joined, "    ")))?;
         }
-        Some(f) => {
-            let t = Template::parse(&f.replace("\\t", "\t").replace("\\n", "\n"))?;
-            let mut s = String::new();
-            for v in objects {
-                s.push_str(&t.render(v)?);
-                s.push('\n');
-            }
-            app.print(&s)?;
-        }
+        Some(f) => app.print(&render_inspected(f, objects)?)?,
     }
     if errors.is_empty() {
         Ok(())
     } else {
         Err(CliError::new(errors.join("\n")))
     }
+}
+
+/// `inspect --format`: the template (taken as written: unlike the list
+/// commands, docker does not turn `\t` into a tab here) rendered once per
+/// object, each on its line. As docker, a parse error exits 64 and a
+/// failed execution is reported as a "template parsing error" too.
+pub(crate) fn render_inspected(format: &str, objects: &[Value]) -> Result<String, CliError> {
+    let t = Template::parse(format).map_err(|e| CliError {
+        code: 64,
+        message: e.to_string(),
+    })?;
+    let mut s = String::new();
+    for v in objects {
+        let text = t
+            .render(v)
+            .map_err(|e| CliError::new(format!("template parsing error: {e}")))?;
+        s.push_str(&text);
+        s.push('\n');
+    }
+    Ok(s)
 }
 
 /// `inspect` of each name at `path(name)`.

@@ -13,6 +13,9 @@ use template::{Template, TemplateError};
 
 /// How rows are printed.
 pub struct RowFormat {
+    /// `--format json`: each row as JSON with Go's HTML escaping, as
+    /// docker prints it (its template `json` function does not escape).
+    json: bool,
     table: bool,
     tmpl: Template,
     header: Option<String>,
@@ -22,8 +25,9 @@ impl RowFormat {
     /// Parses `--format` (or the command's default), with `headers`
     /// mapping field names to column titles (`ID` → `IMAGE ID`).
     pub fn new(format: &str, headers: &[(&str, &str)]) -> Result<Self, TemplateError> {
-        let (table, body) = if format == "json" {
-            (false, "{{json .}}".to_owned())
+        let json = format == "json";
+        let (table, body) = if json {
+            (false, String::new())
         } else if let Some(rest) = format.strip_prefix("table") {
             (true, rest.to_owned())
         } else {
@@ -44,6 +48,7 @@ impl RowFormat {
             None
         };
         Ok(Self {
+            json,
             table,
             tmpl,
             header,
@@ -59,7 +64,11 @@ impl RowFormat {
             text.push('\n');
         }
         for r in rows {
-            text.push_str(&self.tmpl.render(r)?);
+            if self.json {
+                text.push_str(&json::go_json(r));
+            } else {
+                text.push_str(&self.tmpl.render(r)?);
+            }
             text.push('\n');
         }
         Ok(if self.table {
