@@ -520,6 +520,10 @@ pub(crate) fn detach_keys(spec: &str) -> Result<Vec<u8>, ApiError> {
         .collect()
 }
 
+/// How long a hijacked connection whose output ended waits for the client
+/// to close its side (a client normally closes at once on the EOF).
+const CLIENT_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Answer `101 UPGRADED` and pump the connection to and from the shim:
 /// the client's bytes become stdin frames (a half-close is stdin EOF, the
 /// detach keys end the session), the shim's frames go out as they are
@@ -625,9 +629,13 @@ fn hijack_replay(
             }
             let _ = cw.shutdown().await;
         };
+        // The client's input, framed for the shim, until the client's EOF
+        // (false) or its detach keys (true). Once the shim stops taking
+        // input, what still comes is read and dropped.
         let from_client = async move {
             let mut chunk = vec![0u8; 32 * 1024];
             let mut matched = 0usize;
+            let mut shim_open = true;
             loop {
                 let n = match cr.read(&mut chunk).await {
                     Ok(0) | Err(_) => break,
@@ -646,21 +654,31 @@ fn hijack_replay(
                     matched = 0;
                     out.push(b);
                 }
-                if !out.is_empty() {
+                if shim_open && !out.is_empty() {
                     let mut f = frame::header(frame::STDIN, out.len()).to_vec();
                     f.extend_from_slice(&out);
-                    if sw.write_all(&f).await.is_err() {
-                        break;
-                    }
+                    shim_open = sw.write_all(&f).await.is_ok();
                 }
             }
             let _ = sw.shutdown().await;
-            // Stdin ended; keep the output flowing.
-            std::future::pending::<bool>().await
+            false
         };
+        tokio::pin!(to_client, from_client);
         tokio::select! {
-            () = to_client => {}
-            _ = from_client => {}
+            () = &mut to_client => {
+                // The output ended and the client was sent EOF. Wait for
+                // the client to close, reading what it still sends (a
+                // terminal's last keys): a UNIX socket closed with unread
+                // input resets the connection, and the client would read
+                // ECONNRESET where the end of the output was.
+                let _ = tokio::time::timeout(CLIENT_CLOSE_GRACE, &mut from_client).await;
+            }
+            detached = &mut from_client => {
+                if !detached {
+                    // Stdin ended; keep the output flowing.
+                    to_client.await;
+                }
+            }
         }
     });
     let mut r = hyper::Response::new(Body::empty());
