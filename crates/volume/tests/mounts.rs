@@ -30,6 +30,45 @@ fn create(store: &VolumeStore, name: &str, o: &[(&str, &str)]) {
         .unwrap();
 }
 
+/// A tmpfs volume mounted with `o`.
+fn create_tmpfs(store: &VolumeStore, name: &str, o: &str) {
+    create(
+        store,
+        name,
+        &[("type", "tmpfs"), ("device", "tmpfs"), ("o", o)],
+    );
+}
+
+/// A volume bind-mounting the host directory `device` with `o`.
+fn create_bind(store: &VolumeStore, name: &str, o: &str, device: &Path) {
+    let device = device.to_str().unwrap();
+    create(
+        store,
+        name,
+        &[("type", "none"), ("o", o), ("device", device)],
+    );
+}
+
+/// The plan of `-v` specs `binds`.
+fn plan_of(binds: &[&str]) -> Vec<Planned> {
+    combine(&MountRequest {
+        binds: binds.iter().map(|b| parse_volume(b).unwrap()).collect(),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// A private mount namespace, a scratch dir, and a volume store in it
+/// (under `root`); `None` (the test skips) without private mounts.
+fn setup() -> Option<(Scratch, VolumeStore)> {
+    if !private_mounts() {
+        return None;
+    }
+    let s = Scratch::new();
+    let store = VolumeStore::open(&s.path().join("root")).unwrap();
+    Some((s, store))
+}
+
 /// Bind-mounts `src` on `dst` for the life of the guard, as a runtime
 /// would for a container.
 struct BindGuard(std::path::PathBuf);
@@ -64,15 +103,7 @@ fn tmpfs_volume_mounts_on_first_use_and_unmounts_on_last_release() {
     }
     let s = Scratch::new();
     let store = VolumeStore::open(s.path()).unwrap();
-    create(
-        &store,
-        "tmp1",
-        &[
-            ("type", "tmpfs"),
-            ("device", "tmpfs"),
-            ("o", "size=1m,uid=1000,mode=0750"),
-        ],
-    );
+    create_tmpfs(&store, "tmp1", "size=1m,uid=1000,mode=0750");
     let data = store.data_path("tmp1");
     assert!(!is_mounted(&data));
     assert_eq!(store.mount("tmp1", "c1").unwrap(), data);
@@ -106,23 +137,13 @@ fn tmpfs_volume_mounts_on_first_use_and_unmounts_on_last_release() {
 
 #[test]
 fn bind_volume_shows_the_device_directory() {
-    if !private_mounts() {
+    let Some((s, store)) = setup() else {
         return;
-    }
-    let s = Scratch::new();
+    };
     let host = s.path().join("srv");
     std::fs::create_dir(&host).unwrap();
     std::fs::write(host.join("hello"), b"hi").unwrap();
-    let store = VolumeStore::open(&s.path().join("root")).unwrap();
-    create(
-        &store,
-        "bound",
-        &[
-            ("type", "none"),
-            ("o", "bind"),
-            ("device", host.to_str().unwrap()),
-        ],
-    );
+    create_bind(&store, "bound", "bind", &host);
     let data = store.mount("bound", "c1").unwrap();
     assert_eq!(std::fs::read(data.join("hello")).unwrap(), b"hi");
     std::fs::write(data.join("from-volume"), b"v").unwrap();
@@ -135,15 +156,7 @@ fn bind_volume_shows_the_device_directory() {
     assert!(host.join("hello").exists());
 
     // A read-only bind volume.
-    create(
-        &store,
-        "bound-ro",
-        &[
-            ("type", "none"),
-            ("o", "bind,ro"),
-            ("device", host.to_str().unwrap()),
-        ],
-    );
+    create_bind(&store, "bound-ro", "bind,ro", &host);
     let data = store.mount("bound-ro", "c1").unwrap();
     let err = std::fs::write(data.join("nope"), b"x").unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc_erofs()));
@@ -151,15 +164,7 @@ fn bind_volume_shows_the_device_directory() {
 
     // A device that has gone is named in the error.
     let gone = s.path().join("gone");
-    create(
-        &store,
-        "bound-gone",
-        &[
-            ("type", "none"),
-            ("o", "bind"),
-            ("device", gone.to_str().unwrap()),
-        ],
-    );
+    create_bind(&store, "bound-gone", "bind", &gone);
     let e = store.mount("bound-gone", "c1").unwrap_err();
     assert!(e.to_string().contains(gone.to_str().unwrap()), "{e}");
     assert!(!is_mounted(&store.data_path("bound-gone")));
@@ -171,19 +176,13 @@ fn libc_erofs() -> i32 {
 
 #[test]
 fn named_volume_keeps_a_file_across_two_uses() {
-    if !private_mounts() {
+    let Some((s, store)) = setup() else {
         return;
-    }
-    let s = Scratch::new();
-    let store = VolumeStore::open(&s.path().join("root")).unwrap();
+    };
     let target = s.path().join("ctr");
     std::fs::create_dir(&target).unwrap();
     for (i, holder) in ["first", "second"].iter().enumerate() {
-        let plan = combine(&MountRequest {
-            binds: vec![parse_volume("keep1:/data").unwrap()],
-            ..Default::default()
-        })
-        .unwrap();
+        let plan = plan_of(&["keep1:/data"]);
         let mounts = store.prepare(holder, &plan, None).unwrap();
         let data = store.mount("keep1", holder).unwrap();
         {
@@ -238,13 +237,9 @@ fn image_rootfs(root: &Path) {
 /// A private mount namespace, a scratch dir with an image rootfs in it,
 /// and a volume store beside it.
 fn image_setup() -> Option<(Scratch, std::path::PathBuf, VolumeStore)> {
-    if !private_mounts() {
-        return None;
-    }
-    let s = Scratch::new();
+    let (s, store) = setup()?;
     let rootfs = s.path().join("rootfs");
     image_rootfs(&rootfs);
-    let store = VolumeStore::open(&s.path().join("root")).unwrap();
     Some((s, rootfs, store))
 }
 
@@ -314,11 +309,7 @@ fn copy_up_preserves_owners_modes_links_and_xattrs() {
     assert!(!data.join("plain").exists());
 
     // nocopy leaves a new volume empty.
-    let plan = combine(&MountRequest {
-        binds: vec![parse_volume("empty1:/data:nocopy").unwrap()],
-        ..Default::default()
-    })
-    .unwrap();
+    let plan = plan_of(&["empty1:/data:nocopy"]);
     let m3 = store.prepare("c3", &plan, Some(&rootfs)).unwrap();
     assert_eq!(
         std::fs::read_dir(store.data_path("empty1"))
@@ -357,10 +348,9 @@ fn tmpfs_volume_gets_its_copy_when_mounted_at_start() {
 
 #[test]
 fn mounts_land_inside_a_hostile_rootfs() {
-    if !private_mounts() {
+    let Some((s, store)) = setup() else {
         return;
-    }
-    let s = Scratch::new();
+    };
     let rootfs = s.path().join("rootfs");
     let outside = s.path().join("outside");
     std::fs::create_dir_all(rootfs.join("usr")).unwrap();
@@ -374,7 +364,6 @@ fn mounts_land_inside_a_hostile_rootfs() {
     std::fs::write(&hostfile, b"host").unwrap();
     symlink("/../../../etc/hostname", rootfs.join("hn")).unwrap();
 
-    let store = VolumeStore::open(&s.path().join("root")).unwrap();
     let plan = combine(&MountRequest {
         binds: vec![
             parse_volume("evil1:/etc/app").unwrap(),
@@ -443,11 +432,7 @@ fn reconcile_drops_dead_holders_and_unmounts() {
     }
     let s = Scratch::new();
     let store = VolumeStore::open(s.path()).unwrap();
-    create(
-        &store,
-        "rec1",
-        &[("type", "tmpfs"), ("device", "tmpfs"), ("o", "size=1m")],
-    );
+    create_tmpfs(&store, "rec1", "size=1m");
     store.add_user("rec1", "alive").unwrap();
     store.add_user("rec1", "gone").unwrap();
     store.mount("rec1", "gone").unwrap();
@@ -466,14 +451,12 @@ fn reconcile_drops_dead_holders_and_unmounts() {
 
 #[test]
 fn removal_never_deletes_through_a_mount() {
-    if !private_mounts() {
+    let Some((s, store)) = setup() else {
         return;
-    }
-    let s = Scratch::new();
+    };
     let precious = s.path().join("precious");
     std::fs::create_dir(&precious).unwrap();
     std::fs::write(precious.join("keep"), b"x").unwrap();
-    let store = VolumeStore::open(&s.path().join("root")).unwrap();
     create(&store, "holey", &[]);
     let sub = store.data_path("holey").join("sub");
     std::fs::create_dir(&sub).unwrap();
@@ -514,21 +497,15 @@ fn leftovers_of_a_crash_are_not_volumes_and_are_cleared() {
 
 #[test]
 fn a_mount_point_resolving_to_the_root_is_refused() {
-    if !private_mounts() {
+    let Some((s, store)) = setup() else {
         return;
-    }
-    let s = Scratch::new();
+    };
     let rootfs = s.path().join("rootfs");
     std::fs::create_dir(&rootfs).unwrap();
     symlink("/", rootfs.join("data")).unwrap();
     symlink("../..", rootfs.join("up")).unwrap();
-    let store = VolumeStore::open(&s.path().join("root")).unwrap();
     for target in ["/data", "/up"] {
-        let plan = combine(&MountRequest {
-            binds: vec![parse_volume(&format!("rootvol:{target}")).unwrap()],
-            ..Default::default()
-        })
-        .unwrap();
+        let plan = plan_of(&[&format!("rootvol:{target}")]);
         let mounts = store.prepare("c1", &plan, Some(&rootfs)).unwrap();
         let e = store.activate("c1", &mounts, &rootfs).unwrap_err();
         assert!(
