@@ -55,6 +55,39 @@ fn reach(ns: &Netns, gw: &str, port: u16, tries: usize) -> bool {
     false
 }
 
+/// A bridge network `coexist` on `subnet`.
+fn create_coexist(fx: &Fixture, subnet: &str) {
+    fx.mgr
+        .create(NetworkSpec {
+            name: "coexist".into(),
+            ipv4: SubnetSpec {
+                subnet: Some(subnet.parse().expect("subnet")),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .expect("create");
+}
+
+/// Container port 7777/tcp published on an ephemeral host port.
+fn publish_7777() -> PortRequest {
+    PortRequest {
+        proto: Proto::Tcp,
+        host_ip: None,
+        host_port: 0,
+        host_port_end: 0,
+        container_port: 7777,
+    }
+}
+
+/// What dockerd sets up at its start: FORWARD's policy DROP, and a
+/// DOCKER-USER chain jumped to from FORWARD.
+fn dockerd_firewall() {
+    run("iptables", &["-w", "-P", "FORWARD", "DROP"]);
+    run("iptables", &["-w", "-N", "DOCKER-USER"]);
+    run("iptables", &["-w", "-A", "FORWARD", "-j", "DOCKER-USER"]);
+}
+
 fn ping(ns: &Netns, to: &str) -> bool {
     ns.exec(&["busybox", "ping", "-c", "1", "-W", "1", to])
         .status
@@ -70,35 +103,17 @@ fn forwarding_works_under_an_iptables_forward_drop_policy() {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare netns");
         // Commands spawned from this thread run in its namespace.
         run("ip", &["link", "set", "lo", "up"]);
-        run("iptables", &["-w", "-P", "FORWARD", "DROP"]);
-        run("iptables", &["-w", "-N", "DOCKER-USER"]);
-        run("iptables", &["-w", "-A", "FORWARD", "-j", "DOCKER-USER"]);
+        dockerd_firewall();
 
         let fx = Fixture::new('e', vec![]);
-        fx.mgr
-            .create(NetworkSpec {
-                name: "coexist".into(),
-                ipv4: SubnetSpec {
-                    subnet: Some("10.237.0.0/24".parse().expect("subnet")),
-                    ..Default::default()
-                },
-                ..Default::default()
-            })
-            .expect("create");
+        create_coexist(&fx, "10.237.0.0/24");
         assert_eq!(berth_rules().len(), 2, "{:?}", berth_rules());
         let a = Netns::new("ca");
         let b = Netns::new("cb");
         let (pa, pb) = (a.path(), b.path());
-        let port = PortRequest {
-            proto: Proto::Tcp,
-            host_ip: None,
-            host_port: 0,
-            host_port_end: 0,
-            container_port: 7777,
-        };
         let eb = fx
             .mgr
-            .attach(attach("b1", "bee", &pb, vec![port]))
+            .attach(attach("b1", "bee", &pb, vec![publish_7777()]))
             .expect("attach b");
         fx.mgr
             .attach(attach("a1", "ay", &pa, vec![]))
@@ -150,40 +165,22 @@ fn a_drop_policy_set_later_is_handled_by_a_resync() {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare netns");
         run("ip", &["link", "set", "lo", "up"]);
         let fx = Fixture::new('h', vec![]);
-        fx.mgr
-            .create(NetworkSpec {
-                name: "coexist".into(),
-                ipv4: SubnetSpec {
-                    subnet: Some("10.236.0.0/24".parse().expect("subnet")),
-                    ..Default::default()
-                },
-                ..Default::default()
-            })
-            .expect("create");
+        create_coexist(&fx, "10.236.0.0/24");
         let a = Netns::new("la");
         let b = Netns::new("lb");
         let (pa, pb) = (a.path(), b.path());
         fx.mgr
             .attach(attach("a2", "ay", &pa, vec![]))
             .expect("attach a");
-        let port = PortRequest {
-            proto: Proto::Tcp,
-            host_ip: None,
-            host_port: 0,
-            host_port_end: 0,
-            container_port: 7777,
-        };
         let eb = fx
             .mgr
-            .attach(attach("b2", "bee", &pb, vec![port]))
+            .attach(attach("b2", "bee", &pb, vec![publish_7777()]))
             .expect("attach b");
         let _srv = b.spawn(&["busybox", "nc", "-ll", "-p", "7777", "-e", "echo", "pong"]);
         let published = eb.ports[0].host_port;
         assert!(reach(&a, "10.236.0.1", published, 20));
         // dockerd starts now.
-        run("iptables", &["-w", "-P", "FORWARD", "DROP"]);
-        run("iptables", &["-w", "-N", "DOCKER-USER"]);
-        run("iptables", &["-w", "-A", "FORWARD", "-j", "DOCKER-USER"]);
+        dockerd_firewall();
         assert!(!reach(&a, "10.236.0.1", published, 1));
         fx.mgr.resync_firewall().expect("resync");
         assert!(reach(&a, "10.236.0.1", published, 20));
