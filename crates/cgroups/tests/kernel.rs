@@ -12,9 +12,9 @@ use berth_base::testenv::{is_root, require};
 use berth_cgroups::{FreezerState, Hierarchy, Manager};
 use nix::sys::signal::Signal;
 use oci_spec::runtime::{
-    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType,
-    LinuxHugepageLimitBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources,
-    LinuxResourcesBuilder, LinuxThrottleDeviceBuilder,
+    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder,
+    LinuxDeviceType, LinuxHugepageLimitBuilder, LinuxMemoryBuilder, LinuxPidsBuilder,
+    LinuxResources, LinuxResourcesBuilder, LinuxThrottleDeviceBuilder,
 };
 
 /// A test cgroup and the processes the test started in it.
@@ -65,6 +65,12 @@ impl Guard {
         self.children.len() - 1
     }
 
+    /// Run `script` in the cgroup to its end; its stdout.
+    fn output(&mut self, script: &str) -> String {
+        let i = self.spawn(script);
+        self.wait(i).1
+    }
+
     fn wait(&mut self, i: usize) -> (bool, String, String) {
         let out = self.children.remove(i).wait_with_output().expect("wait");
         (
@@ -113,18 +119,75 @@ fn root() -> bool {
     require(is_root(), "cgroup tests need root")
 }
 
+/// The test cgroup `name`; `None` (the test skips) when not root.
+fn guard(name: &str) -> Option<Guard> {
+    root().then(|| Guard::new(name))
+}
+
 fn resources(f: impl FnOnce(LinuxResourcesBuilder) -> LinuxResourcesBuilder) -> LinuxResources {
     f(LinuxResourcesBuilder::default())
         .build()
         .expect("resources")
 }
 
+/// Poll `cond` until it holds; panics naming `what` after 10 s.
+fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A memory limit and a memory+swap limit, in MiB.
+fn memory_mib(limit: i64, swap: i64) -> LinuxResources {
+    let mib = 1 << 20;
+    let memory = LinuxMemoryBuilder::default()
+        .limit(limit * mib)
+        .swap(swap * mib)
+        .build()
+        .expect("memory");
+    resources(|r| r.memory(memory))
+}
+
+/// A device rule (rwm) for `t`; no `major`/`minor` means any.
+fn device_rule(
+    allow: bool,
+    t: LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+) -> LinuxDeviceCgroup {
+    let mut b = LinuxDeviceCgroupBuilder::default()
+        .allow(allow)
+        .typ(t)
+        .access("rwm");
+    if let Some(m) = major {
+        b = b.major(m);
+    }
+    if let Some(m) = minor {
+        b = b.minor(m);
+    }
+    b.build().expect("device rule")
+}
+
+/// Every device denied but /dev/null (c 1:3).
+fn only_dev_null() -> LinuxResources {
+    resources(|r| {
+        r.devices(vec![
+            device_rule(false, LinuxDeviceType::A, None, None),
+            device_rule(true, LinuxDeviceType::C, Some(1), Some(3)),
+        ])
+    })
+}
+
 #[test]
 fn memory_limit_is_written_and_updated() {
-    if !root() {
+    let Some(g) = guard("memory") else {
         return;
-    }
-    let g = Guard::new("memory");
+    };
     let mib = 1 << 20;
     g.m.set(&resources(|r| {
         r.memory(
@@ -148,28 +211,10 @@ fn memory_limit_is_written_and_updated() {
         assert_eq!(g.read("memory", swap_file), (128 * mib).to_string());
     }
     // Lowering both needs the memory limit written before memory+swap.
-    g.m.update(&resources(|r| {
-        r.memory(
-            LinuxMemoryBuilder::default()
-                .limit(16 * mib)
-                .swap(16 * mib)
-                .build()
-                .unwrap(),
-        )
-    }))
-    .unwrap();
+    g.m.update(&memory_mib(16, 16)).unwrap();
     assert_eq!(g.read("memory", limit_file), (16 * mib).to_string());
     // Raising both needs the opposite order.
-    g.m.update(&resources(|r| {
-        r.memory(
-            LinuxMemoryBuilder::default()
-                .limit(256 * mib)
-                .swap(512 * mib)
-                .build()
-                .unwrap(),
-        )
-    }))
-    .unwrap();
+    g.m.update(&memory_mib(256, 512)).unwrap();
     assert_eq!(g.read("memory", limit_file), (256 * mib).to_string());
     let stats = g.m.stats().unwrap();
     assert_eq!(stats.memory.limit, Some(256 * mib as u64));
@@ -192,10 +237,9 @@ fn memory_limit_is_written_and_updated() {
 
 #[test]
 fn bad_values_name_the_file_and_value() {
-    if !root() {
+    let Some(g) = guard("badvalue") else {
         return;
-    }
-    let g = Guard::new("badvalue");
+    };
     let err =
         g.m.set(&resources(|r| {
             r.cpu(LinuxCpuBuilder::default().cpus("4096").build().unwrap())
@@ -208,10 +252,9 @@ fn bad_values_name_the_file_and_value() {
 
 #[test]
 fn pids_limit_stops_forks() {
-    if !root() {
+    let Some(mut g) = guard("pids") else {
         return;
-    }
-    let mut g = Guard::new("pids");
+    };
     g.m.set(&resources(|r| {
         r.pids(LinuxPidsBuilder::default().limit(10).build().unwrap())
     }))
@@ -238,22 +281,17 @@ fn proc_state(pid: i32) -> char {
 
 #[test]
 fn freezer_freezes_and_thaws_a_sleep() {
-    if !root() {
+    let Some(mut g) = guard("freezer") else {
         return;
-    }
-    let mut g = Guard::new("freezer");
+    };
     g.spawn("exec sleep 100");
     let pid = g.children[0].id() as i32;
-    // Wait until the shell has become sleep.
-    let start = Instant::now();
-    while std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap()
-        .trim()
-        != "sleep"
-    {
-        assert!(start.elapsed() < Duration::from_secs(5));
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    until("the shell has become sleep", || {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .unwrap()
+            .trim()
+            == "sleep"
+    });
     assert_eq!(g.m.state().unwrap(), FreezerState::Thawed);
     g.m.freeze().unwrap();
     assert_eq!(g.m.state().unwrap(), FreezerState::Frozen);
@@ -261,43 +299,34 @@ fn freezer_freezes_and_thaws_a_sleep() {
     assert_eq!(proc_state(pid), 'D');
     g.m.thaw().unwrap();
     assert_eq!(g.m.state().unwrap(), FreezerState::Thawed);
-    assert_eq!(proc_state(pid), 'S');
+    // Thawed, the task is runnable until it is scheduled and back in its
+    // sleep: on a busy machine that takes a while.
+    until("the thawed sleep sleeps again", || proc_state(pid) == 'S');
     assert_eq!(g.m.pids().unwrap(), vec![pid]);
 }
 
 #[test]
 fn kill_all_kills_a_frozen_container() {
-    if !root() {
+    let Some(mut g) = guard("killall") else {
         return;
-    }
-    let mut g = Guard::new("killall");
+    };
     let i = g.spawn("sleep 100 & sleep 100 & wait");
-    let start = Instant::now();
-    while g.m.pids().unwrap().len() < 3 {
-        assert!(start.elapsed() < Duration::from_secs(5));
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    until("the shell and its two sleeps", || {
+        g.m.pids().unwrap().len() >= 3
+    });
     g.m.freeze().unwrap();
     g.m.kill_all(Signal::SIGKILL).unwrap();
     let (ok, _, _) = g.wait(i);
     assert!(!ok);
-    let start = Instant::now();
-    while !g.m.pids().unwrap().is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "processes survive"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    until("no process survives", || g.m.pids().unwrap().is_empty());
     assert_eq!(g.m.state().unwrap(), FreezerState::Thawed);
 }
 
 #[test]
 fn stats_count_cpu_and_memory() {
-    if !root() {
+    let Some(mut g) = guard("stats") else {
         return;
-    }
-    let mut g = Guard::new("stats");
+    };
     let i = g.spawn("i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; x=$(head -c 4000000 /dev/zero | tr '\\0' a); echo ${#x}");
     let (ok, out, err) = g.wait(i);
     assert!(ok, "{err}");
@@ -312,21 +341,10 @@ fn stats_count_cpu_and_memory() {
 
 #[test]
 fn memory_limit_oom_kills() {
-    if !root() {
+    let Some(mut g) = guard("oom") else {
         return;
-    }
-    let mut g = Guard::new("oom");
-    let mib = 1 << 20;
-    g.m.set(&resources(|r| {
-        r.memory(
-            LinuxMemoryBuilder::default()
-                .limit(16 * mib)
-                .swap(16 * mib)
-                .build()
-                .unwrap(),
-        )
-    }))
-    .unwrap();
+    };
+    g.m.set(&memory_mib(16, 16)).unwrap();
     assert_eq!(g.m.oom_count().unwrap(), 0);
     let i = g.spawn("x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo ${#x}");
     let (ok, out, _) = g.wait(i);
@@ -337,10 +355,9 @@ fn memory_limit_oom_kills() {
 
 #[test]
 fn cpu_settings_are_written() {
-    if !root() {
+    let Some(g) = guard("cpu") else {
         return;
-    }
-    let g = Guard::new("cpu");
+    };
     g.m.set(&resources(|r| {
         r.cpu(
             LinuxCpuBuilder::default()
@@ -377,42 +394,20 @@ fn cpu_settings_are_written() {
 
 #[test]
 fn device_rules_deny_and_allow() {
-    if !root() {
+    let Some(mut g) = guard("devices") else {
         return;
-    }
-    let mut g = Guard::new("devices");
-    let rule = |allow: bool, t: LinuxDeviceType, major: Option<i64>, minor: Option<i64>| {
-        let mut b = LinuxDeviceCgroupBuilder::default()
-            .allow(allow)
-            .typ(t)
-            .access("rwm");
-        if let Some(m) = major {
-            b = b.major(m);
-        }
-        if let Some(m) = minor {
-            b = b.minor(m);
-        }
-        b.build().unwrap()
     };
-    g.m.set(&resources(|r| {
-        r.devices(vec![
-            rule(false, LinuxDeviceType::A, None, None),
-            rule(true, LinuxDeviceType::C, Some(1), Some(3)),
-        ])
-    }))
-    .unwrap();
-    let i = g.spawn("echo x > /dev/null && echo null-ok; head -c1 /dev/zero >/dev/null 2>&1 || echo zero-denied");
-    let (_, out, _) = g.wait(i);
+    g.m.set(&only_dev_null()).unwrap();
+    let out = g.output("echo x > /dev/null && echo null-ok; head -c1 /dev/zero >/dev/null 2>&1 || echo zero-denied");
     assert!(out.contains("null-ok"), "{out}");
     assert!(out.contains("zero-denied"), "{out}");
 }
 
 #[test]
 fn destroy_leaves_nothing() {
-    if !root() {
+    let Some(mut g) = guard("destroy") else {
         return;
-    }
-    let mut g = Guard::new("destroy");
+    };
     let i = g.spawn("exit 0");
     g.wait(i);
     // A sub-cgroup made by the container goes too.
@@ -428,10 +423,9 @@ fn destroy_leaves_nothing() {
 
 #[test]
 fn reloads_from_serialized_state() {
-    if !root() {
+    let Some(g) = guard("reload") else {
         return;
-    }
-    let g = Guard::new("reload");
+    };
     let json = serde_json::to_string(&g.m).unwrap();
     let again: Manager = serde_json::from_str(&json).unwrap();
     assert_eq!(again, g.m);
@@ -452,6 +446,15 @@ fn cgroup2_mount() -> Option<PathBuf> {
 /// Puts back the controllers of the v2 root's cgroup.subtree_control that a
 /// test enabled (on a hybrid host our v2-only tests must leave it as it was).
 struct SubtreeRestore(PathBuf, String);
+
+impl SubtreeRestore {
+    /// Remember the controllers enabled under the v2 root `mnt` now.
+    fn new(mnt: PathBuf) -> Self {
+        let before = std::fs::read_to_string(mnt.join("cgroup.subtree_control"))
+            .expect("read cgroup.subtree_control");
+        Self(mnt, before)
+    }
+}
 
 impl Drop for SubtreeRestore {
     fn drop(&mut self) {
@@ -480,42 +483,21 @@ fn v2_device_filter_denies_and_is_replaced() {
         require(false, "needs a cgroup2 mount");
         return;
     };
-    let before = std::fs::read_to_string(mnt.join("cgroup.subtree_control")).unwrap();
-    let _restore = SubtreeRestore(mnt.clone(), before);
+    let _restore = SubtreeRestore::new(mnt.clone());
     // A v2-only manager over the real cgroup2 mount, also on a hybrid host:
     // the kernel runs cgroup device programs there whatever v1 does.
     let m = Manager::with_root(&mnt, Some(&test_path("bpf")), "bpf").unwrap();
     assert_eq!(m.hierarchy(), Hierarchy::Unified);
     let mut g = Guard::with(m);
-    let rule = |allow: bool, t: LinuxDeviceType, major: Option<i64>, minor: Option<i64>| {
-        let mut b = LinuxDeviceCgroupBuilder::default()
-            .allow(allow)
-            .typ(t)
-            .access("rwm");
-        if let Some(m) = major {
-            b = b.major(m);
-        }
-        if let Some(m) = minor {
-            b = b.minor(m);
-        }
-        b.build().unwrap()
-    };
     let script = "echo x > /dev/null && echo null-ok; head -c1 /dev/zero >/dev/null 2>&1 && echo zero-ok || echo zero-denied";
-    g.m.set(&resources(|r| {
-        r.devices(vec![
-            rule(false, LinuxDeviceType::A, None, None),
-            rule(true, LinuxDeviceType::C, Some(1), Some(3)),
-        ])
-    }))
-    .unwrap();
-    let i = g.spawn(script);
-    let (_, out, _) = g.wait(i);
+    g.m.set(&only_dev_null()).unwrap();
+    let out = g.output(script);
     assert!(out.contains("null-ok"), "{out}");
     assert!(out.contains("zero-denied"), "{out}");
 
     // docker update style replacement: the old program goes away.
     g.m.update(&resources(|r| {
-        r.devices(vec![rule(true, LinuxDeviceType::A, None, None)])
+        r.devices(vec![device_rule(true, LinuxDeviceType::A, None, None)])
     }))
     .unwrap();
     let dir = std::fs::File::open(g.m.path("").unwrap()).unwrap();
@@ -526,8 +508,7 @@ fn v2_device_filter_denies_and_is_replaced() {
             .len(),
         1
     );
-    let i = g.spawn(script);
-    let (_, out, _) = g.wait(i);
+    let out = g.output(script);
     assert!(out.contains("zero-ok"), "{out}");
 }
 
@@ -559,10 +540,7 @@ fn hugetlb_limit_wherever_the_controller_is() {
     if !require(!sizes.is_empty(), "needs huge pages in the kernel") {
         return;
     }
-    let _restore = cgroup2_mount().map(|mnt| {
-        let before = std::fs::read_to_string(mnt.join("cgroup.subtree_control")).unwrap();
-        SubtreeRestore(mnt, before)
-    });
+    let _restore = cgroup2_mount().map(SubtreeRestore::new);
     let g = Guard::new("hugetlb");
     if !require(
         g.m.path("hugetlb").is_some(),
