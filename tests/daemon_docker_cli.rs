@@ -5,7 +5,7 @@
 use berth_e2e::daemon::{busybox_tar, ok, Daemon};
 use berth_e2e::{bin_dir, have_program, is_root, require};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const SWAGGER: &str = "/usr/share/gocode/src/github.com/docker/docker/api/swagger.yaml";
@@ -20,6 +20,27 @@ fn ready() -> bool {
             bin_dir().join("berthd").exists() && bin_dir().join("berth").exists(),
             "berthd and berth are not built in BERTH_BIN_DIR (or target/release)",
         )
+}
+
+/// A daemon with busybox imported as `busybox:latest` by the docker CLI;
+/// the image's id.
+fn daemon_with_busybox() -> (Daemon, String) {
+    let d = Daemon::start();
+    let tar = busybox_tar(d.dir.path());
+    let id = ok(
+        d.docker(&["import", tar.to_str().expect("utf-8"), "busybox:latest"]),
+        "docker import",
+    );
+    (d, id)
+}
+
+/// `o` is a failure whose stderr says `want`.
+fn fails_with(o: &Output, want: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains(want),
+        "want '{want}' in a failure: {err}"
+    );
 }
 
 #[test]
@@ -57,8 +78,7 @@ fn docker_cli_negotiates_and_reads_system_info() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let o = d.docker(&["node", "ls"]);
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not a swarm manager"));
+    fails_with(&o, "not a swarm manager");
 }
 
 #[test]
@@ -145,8 +165,7 @@ fn image_commands_agree_between_docker_and_berth() {
         assert_eq!(strip(&a), strip(&b), "outputs of {args:?} differ");
     }
     let o = d.docker(&["image", "inspect", "nope"]);
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("No such image: nope"));
+    fails_with(&o, "No such image: nope");
     let o = d.berth(&["rmi", "nope"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
@@ -192,12 +211,7 @@ fn responses_match_the_swagger_at_1_41() {
     {
         return;
     }
-    let d = Daemon::start();
-    let tar = busybox_tar(d.dir.path());
-    ok(
-        d.docker(&["import", tar.to_str().expect("utf-8"), "busybox:latest"]),
-        "docker import",
-    );
+    let (d, _) = daemon_with_busybox();
     let checker = berth_e2e::workspace_root().join("tests/swagger/check.py");
     let events = format!("/v1.41/events?since=0&until={}", unix_now() + 1);
     for (path, schema) in [
@@ -391,12 +405,7 @@ fn tcp_needs_mutual_tls() {
         .arg(c.join("exec"))
         .output()
         .expect("berthd");
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("TCP needs --tlsverify"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    fails_with(&o, "TCP needs --tlsverify");
 }
 
 #[test]
@@ -404,12 +413,7 @@ fn events_past_and_live_then_prune() {
     if !ready() {
         return;
     }
-    let d = Daemon::start();
-    let tar = busybox_tar(d.dir.path());
-    ok(
-        d.docker(&["import", tar.to_str().expect("utf-8"), "busybox:latest"]),
-        "docker import",
-    );
+    let (d, _) = daemon_with_busybox();
     ok(d.docker(&["tag", "busybox", "e2e/ev:1"]), "docker tag");
     let until = (unix_now() + 1).to_string();
     let past = ok(
@@ -551,12 +555,7 @@ fn import_from_a_url() {
     );
     assert_eq!(comment.trim(), format!("Imported from {url}"));
     let o = d.docker(&["import", &format!("http://127.0.0.1:{port}/missing.tar")]);
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("404"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    fails_with(&o, "404");
 }
 
 #[test]
@@ -573,12 +572,7 @@ fn docker_py_drives_the_image_api() {
     {
         return;
     }
-    let d = Daemon::start();
-    let tar = busybox_tar(d.dir.path());
-    ok(
-        d.docker(&["import", tar.to_str().expect("utf-8"), "busybox:latest"]),
-        "docker import",
-    );
+    let (d, _) = daemon_with_busybox();
     let saved = d.dir.path().join("saved.tar");
     ok(
         d.docker(&["save", "-o", saved.to_str().expect("utf-8"), "busybox"]),
@@ -604,12 +598,7 @@ fn restart_after_kill_9_keeps_the_images() {
     if !ready() {
         return;
     }
-    let mut d = Daemon::start();
-    let tar = busybox_tar(d.dir.path());
-    let id = ok(
-        d.docker(&["import", tar.to_str().expect("utf-8"), "busybox:latest"]),
-        "docker import",
-    );
+    let (mut d, id) = daemon_with_busybox();
     d.kill9_and_restart();
     let after = ok(d.berth(&["images", "-q", "--no-trunc"]), "berth images");
     assert_eq!(after.trim(), id.trim());
