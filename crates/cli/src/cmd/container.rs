@@ -610,6 +610,9 @@ pub async fn run_logs(app: &App, a: LogsArgs) -> Result<(), CliError> {
     let mut body = resp.into_body();
     while let Some(chunk) = next_chunk(&mut body).await? {
         out.write(&chunk)?;
+        if out.closed() {
+            break;
+        }
     }
     Ok(())
 }

@@ -191,9 +191,15 @@ fn stdin_chunks() -> mpsc::Receiver<Option<Vec<u8>>> {
 
 /// Splits docker's multiplexed stream: complete frames in `buf` go to
 /// stdout (types 0 and 1) or stderr (2); a system error (3) is returned.
-/// What is left is an incomplete frame.
-pub fn demux(buf: &mut Vec<u8>, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CliError> {
+/// What is left is an incomplete frame. False when the reader of stdout
+/// or stderr went away (a closed pipe: the output is dropped).
+pub fn demux(
+    buf: &mut Vec<u8>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<bool, CliError> {
     let mut off = 0;
+    let mut open = true;
     while buf.len() >= off + 8 {
         let kind = buf[off];
         let len = u32::from_be_bytes([buf[off + 4], buf[off + 5], buf[off + 6], buf[off + 7]]);
@@ -216,11 +222,12 @@ pub fn demux(buf: &mut Vec<u8>, out: &mut dyn Write, err: &mut dyn Write) -> Res
             if e.kind() != std::io::ErrorKind::BrokenPipe {
                 return Err(CliError::new(format!("write output: {e}")));
             }
+            open = false;
         }
         off += 8 + len;
     }
     buf.drain(..off);
-    Ok(())
+    Ok(open)
 }
 
 /// Output of a stream going to stdout and stderr: raw bytes (tty) or
@@ -228,6 +235,7 @@ pub fn demux(buf: &mut Vec<u8>, out: &mut dyn Write, err: &mut dyn Write) -> Res
 pub struct Output {
     raw: bool,
     buf: Vec<u8>,
+    closed: bool,
 }
 
 impl Output {
@@ -235,6 +243,7 @@ impl Output {
         Self {
             raw,
             buf: Vec::new(),
+            closed: false,
         }
     }
 
@@ -246,15 +255,27 @@ impl Output {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
                     Err(CliError::new(format!("write output: {e}")))
                 }
-                _ => Ok(()),
+                Err(_) => {
+                    self.closed = true;
+                    Ok(())
+                }
+                Ok(()) => Ok(()),
             };
         }
         self.buf.extend_from_slice(bytes);
-        demux(
+        let open = demux(
             &mut self.buf,
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),
-        )
+        )?;
+        self.closed |= !open;
+        Ok(())
+    }
+
+    /// Whether the reader went away (`| head`): a follow has no one to
+    /// write to and ends, as docker's CLI does (there by SIGPIPE).
+    pub fn closed(&self) -> bool {
+        self.closed
     }
 }
 
@@ -361,5 +382,26 @@ mod tests {
         let mut buf = vec![3, 0, 0, 0, 0, 0, 0, 4];
         buf.extend_from_slice(b"boom");
         assert_eq!(demux(&mut buf, &mut o, &mut e).unwrap_err().message, "boom");
+    }
+
+    /// A pipe whose reader has gone.
+    struct Gone;
+
+    impl Write for Gone {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn demux_says_when_the_reader_went_away() {
+        let mut buf = vec![1, 0, 0, 0, 0, 0, 0, 1, b'x'];
+        assert!(!demux(&mut buf, &mut Gone, &mut Vec::new()).unwrap());
+        assert!(buf.is_empty());
+        let mut buf = vec![2, 0, 0, 0, 0, 0, 0, 1, b'x'];
+        assert!(demux(&mut buf, &mut Vec::new(), &mut Vec::new()).unwrap());
     }
 }
