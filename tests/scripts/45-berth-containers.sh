@@ -42,6 +42,14 @@ die() { echo "45-berth-containers: FAIL: $*" >&2; tail -20 "$WORK/berthd.log" >&
 expect() { [ "$1" = "$2" ] || die "$3: got '$1', want '$2'"; }
 # rc CMD... : the exit code of CMD, without tripping set -e.
 rc() { local r=0; "$@" > "$WORK/out" 2> "$WORK/err" || r=$?; echo "$r"; }
+# wait_eq WANT CMD... : retry CMD (10 s at most) until it prints WANT.
+wait_eq() {
+  local want=$1 got=; shift
+  for _ in $(seq 100); do got=$("$@" 2>/dev/null) || true; [ "$got" = "$want" ] && return 0; sleep 0.1; done
+  die "$*: got '$got', want '$want'"
+}
+# shows FILE TEXT : wait (10 s at most) until FILE holds TEXT.
+shows() { wait_eq yes sh -c 'grep -qF -- "$2" "$1" && echo yes' - "$1" "$2"; }
 
 make_rootfs_tar "$WORK/rootfs.tar"
 berth import "$WORK/rootfs.tar" busybox:latest > /dev/null
@@ -62,9 +70,12 @@ log "run -d, logs -f, exec"
 id=$(berth run -d --name web -e GREETING=hello -l tier=front busybox \
   sh -c 'echo $GREETING; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done')
 expect "${#id}" 64 "run -d prints the id"
-timeout 2 "$BIN/berth" logs -f web > "$WORK/follow" || true
-head -1 "$WORK/follow" | grep -qx hello || die "logs -f: $(head -3 "$WORK/follow")"
-grep -q '^tick 3$' "$WORK/follow" || die "logs -f did not follow: $(cat "$WORK/follow")"
+# logs -f replays, then follows: it must show a tick logged after it began.
+wait_eq yes sh -c "$BIN/berth logs web | grep -q '^tick 1$' && echo yes"
+next=$(( $(berth logs web | grep -c tick) + 2 ))
+timeout 20 sh -c "$BIN/berth logs -f web | grep -m1 -qx 'tick $next'" ||
+  die "logs -f did not follow to tick $next: $(berth logs --tail 3 web)"
+expect "$(berth logs web | head -1)" hello "logs from the start"
 expect "$(berth logs --tail 1 web | grep -c tick)" 1 "logs --tail 1"
 expect "$(berth exec web sh -c 'echo $GREETING')" "hello" "exec sees the env"
 expect "$(rc berth exec web sh -c 'exit 9')" 9 "exec exit code"
@@ -108,18 +119,18 @@ expect "$(rc berth start -a sa)" 6 "start -a exit code"
 expect "$(cat "$WORK/out")" from-start "start -a output"
 berth create -i --name si busybox cat > /dev/null
 expect "$(echo fed | timeout 20 "$BIN/berth" start -ai si)" fed "start -ai: stdin EOF ends cat"
-berth run -d --name at busybox sh -c 'sleep 1; echo late; exit 8' > /dev/null
-expect "$(rc timeout 20 "$BIN/berth" attach at)" 8 "attach exit code"
-expect "$(cat "$WORK/out")" late "attach output"
+# The container waits for /tmp/go, which comes once the attach shows its
+# output: the attach is then surely there for the last line and the exit.
+berth run -d --name at busybox sh -c 'until [ -e /tmp/go ]; do echo waiting; sleep 0.1; done; echo late; exit 8' > /dev/null
+timeout 20 "$BIN/berth" attach at > "$WORK/at.out" 2>&1 & ap=$!
+shows "$WORK/at.out" waiting
+berth exec at touch /tmp/go
+wait "$ap" && r=0 || r=$?
+expect "$r" 8 "attach exit code"
+expect "$(tail -1 "$WORK/at.out")" late "attach output"
 berth rm sa si at > /dev/null
 
 log "healthchecks, OOM kill, attach with logs"
-# wait_eq WANT CMD... : retry CMD (10 s at most) until it prints WANT.
-wait_eq() {
-  local want=$1 got=; shift
-  for _ in $(seq 100); do got=$("$@" 2>/dev/null) || true; [ "$got" = "$want" ] && return 0; sleep 0.1; done
-  die "$*: got '$got', want '$want'"
-}
 berth run -d --name hok --health-cmd 'echo up' --health-interval 1s busybox sleep 60 > /dev/null
 berth run -d --name hbad --health-cmd false --health-interval 1s --health-retries 2 busybox sleep 60 > /dev/null
 wait_eq healthy berth inspect -f '{{.State.Health.Status}}' hok
@@ -165,12 +176,16 @@ expect "$out" "$(printf 'before\nafter')" "attach?logs=1 replays the log, then f
 berth rm -f lg > /dev/null
 
 log "run -it through a pty: resize, exit code, detach keys"
-out=$( (sleep 1; printf 'stty size; exit 5\r'; sleep 1) |
-  script -qec "stty rows 30 cols 100; $BIN/berth run -it --rm busybox sh" /dev/null) && r=0 || r=$?
+# Keys are typed once the shell shows its prompt (script -f writes the
+# terminal's output to the typescript as it comes).
+: > "$WORK/pty1"
+out=$( (shows "$WORK/pty1" '# '; printf 'stty size; exit 5\r') |
+  script -qfec "stty rows 30 cols 100; $BIN/berth run -it --rm busybox sh" "$WORK/pty1") && r=0 || r=$?
 expect "$r" 5 "run -it exit code"
 grep -q '30 100' <<< "$out" || die "run -it size: $out"
-(sleep 1; printf 'echo hi\r'; sleep 0.5; printf '\020\021'; sleep 1) |
-  script -qec "$BIN/berth run -it --name det busybox sh" /dev/null > /dev/null && r=0 || r=$?
+: > "$WORK/pty2"
+(shows "$WORK/pty2" '# '; printf 'echo h""i\r'; shows "$WORK/pty2" hi; printf '\020\021') |
+  script -qfec "$BIN/berth run -it --name det busybox sh" "$WORK/pty2" > /dev/null && r=0 || r=$?
 expect "$r" 0 "detach exits 0"
 expect "$(berth inspect -f '{{.State.Running}}' det)" true "detached container keeps running"
 berth rm -f det > /dev/null
