@@ -51,7 +51,8 @@ enum Flow {
 }
 
 pub(super) struct Exec<'a> {
-    root: &'a Value,
+    /// The data, which is also the first dot and `$`.
+    root: &'a Val,
     vars: Vec<(String, Val)>,
     out: String,
 }
@@ -146,17 +147,16 @@ fn write_text(v: &Value, out: &mut String) {
 }
 
 impl<'a> Exec<'a> {
-    pub fn new(root: &'a Value) -> Self {
+    pub fn new(root: &'a Val) -> Self {
         Self {
             root,
-            vars: vec![("$".to_owned(), Val::J(root.clone()))],
+            vars: Vec::new(),
             out: String::new(),
         }
     }
 
     pub fn run(mut self, nodes: &[Node]) -> std::result::Result<String, (String, ExecError)> {
-        let dot = Val::J(self.root.clone());
-        match self.nodes(nodes, &dot) {
+        match self.nodes(nodes, self.root) {
             Ok(_) => Ok(self.out),
             Err(e) => Err((self.out, e)),
         }
@@ -187,15 +187,12 @@ impl<'a> Exec<'a> {
             Node::If(p, then, els) | Node::With(p, then, els) => {
                 let mark = self.vars.len();
                 let v = self.pipe(p, dot)?;
-                let flow = if truthy(&v) {
-                    let d = if matches!(n, Node::With(..)) {
-                        v
-                    } else {
-                        dot.clone()
-                    };
-                    self.nodes(then, &d)?
-                } else {
+                let flow = if !truthy(&v) {
                     self.nodes(els, dot)?
+                } else if matches!(n, Node::With(..)) {
+                    self.nodes(then, &v)?
+                } else {
+                    self.nodes(then, dot)?
                 };
                 self.vars.truncate(mark);
                 return Ok(flow);
@@ -415,17 +412,21 @@ impl<'a> Exec<'a> {
         self.chain(t, dot, &t.fields)
     }
 
-    /// The operand of `t` followed by `fields`.
+    /// The operand of `t` followed by `fields`. Data operands (`.`, `$x`)
+    /// are walked by reference and only the value reached is copied.
     fn chain(&mut self, t: &Term, dot: &Val, fields: &[String]) -> Result<Val> {
-        let base = match &t.op {
-            Operand::Dot => dot.clone(),
-            Operand::Var(name) => self
-                .vars
-                .iter()
-                .rev()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or(Val::Missing),
+        let owned = match &t.op {
+            Operand::Dot => return self.walk(t, dot, fields, std::ptr::eq(dot, self.root)),
+            Operand::Var(name) if name == "$" => return self.walk(t, self.root, fields, true),
+            Operand::Var(name) => {
+                let v = self
+                    .vars
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v);
+                return self.walk(t, v.unwrap_or(&Val::Missing), fields, false);
+            }
             Operand::Str(s) => Val::J(Value::String(s.clone())),
             Operand::Int(i) => Val::J(Value::from(*i)),
             Operand::Float(f) => Val::J(Value::from(*f)),
@@ -438,50 +439,56 @@ impl<'a> Exec<'a> {
             })?,
             Operand::Pipe(p) => self.pipe(p, dot)?,
         };
-        let root_base = !fields.is_empty()
-            && match &t.op {
-                Operand::Dot => matches!(dot, Val::J(v) if v == self.root),
-                Operand::Var(n) => n == "$",
-                _ => false,
-            };
-        let mut cur = base;
+        if fields.is_empty() {
+            return Ok(owned);
+        }
+        self.walk(t, &owned, fields, false)
+    }
+
+    /// Follows `fields` from `base`; `at_root` when `base` is the data
+    /// itself, whose unknown fields are errors.
+    fn walk(&self, t: &Term, base: &Val, fields: &[String], at_root: bool) -> Result<Val> {
+        let err = |msg: String| ExecError {
+            pos: t.pos,
+            at: t.src.clone(),
+            msg,
+        };
+        // None: Go's invalid value (a missing key).
+        let mut cur: Option<&Value> = match base {
+            Val::Missing => None,
+            Val::J(v) => Some(v),
+        };
         let mut prev: Option<&str> = None;
         for name in fields {
-            let at_root = root_base && prev.is_none();
-            let err = |msg: String| ExecError {
-                pos: t.pos,
-                at: t.src.clone(),
-                msg,
-            };
             cur = match cur {
-                Val::J(Value::Object(mut m)) => match m.remove(name) {
-                    Some(v) => Val::J(v),
+                Some(Value::Object(m)) => match m.get(name) {
+                    Some(v) => Some(v),
                     // docker's data are structs: an unknown field of the
                     // top level is a mistake; deeper, a missing key may be
                     // a map's (labels) or a field the daemon left out.
-                    None if at_root => {
+                    None if at_root && prev.is_none() => {
                         return Err(err(format!("map has no entry for key {name:?}")))
                     }
-                    None => Val::Missing,
+                    None => None,
                 },
-                Val::Missing => {
+                None => {
                     return Err(err(match prev {
                         Some(p) => format!("map has no entry for key {p:?}"),
                         None => format!("nil pointer evaluating <no value>.{name}"),
                     }))
                 }
-                Val::J(Value::Null) => {
+                Some(Value::Null) => {
                     return Err(err(format!("nil pointer evaluating interface {{}}.{name}")))
                 }
-                Val::J(other) => {
+                Some(other) => {
                     return Err(err(format!(
                         "can't evaluate field {name} in type {}",
-                        type_name(&other)
+                        type_name(other)
                     )))
                 }
             };
             prev = Some(name);
         }
-        Ok(cur)
+        Ok(cur.map_or(Val::Missing, |v| Val::J(v.clone())))
     }
 }

@@ -71,7 +71,8 @@ impl Template {
 
     /// Renders against `data`.
     pub fn render(&self, data: &Value) -> Result<String> {
-        exec::Exec::new(data)
+        let data = exec::Val::J(data.clone());
+        exec::Exec::new(&data)
             .run(&self.nodes)
             .map_err(|(partial, e)| {
                 let (line, col) = parse::line_col(&self.src, e.pos);

@@ -516,3 +516,11 @@ fn malformed_templates_do_not_panic() {
         }
     }
 }
+
+#[test]
+fn unknown_top_level_fields_fail_inside_blocks_too() {
+    assert!(exec_err("{{if true}}{{.Nope}}{{end}}").contains("map has no entry for key \"Nope\""));
+    assert!(exec_err("{{range .Config.Cmd}}{{$.Nope}}{{end}}").contains("map has no entry"));
+    // Inside `with`, dot is another object: a missing key is `<no value>`.
+    assert_eq!(r("{{with .Config}}{{.Nope}}{{end}}"), "<no value>");
+}
