@@ -736,7 +736,15 @@ impl Shim {
             Request::Wait => {
                 if self.status == Status::Stopped {
                     let exit = self.last_exit.clone();
-                    self.reply(i, Response { exit, ..ok() });
+                    let state = Some(self.state());
+                    self.reply(
+                        i,
+                        Response {
+                            exit,
+                            state,
+                            ..ok()
+                        },
+                    );
                 } else if let Some(c) = self.conn(i) {
                     c.mode = Mode::Waiting;
                 }
@@ -1105,12 +1113,17 @@ impl Shim {
         self.last_exit = Some(exit);
     }
 
+    /// Answer the waits with the exit and the state after it (stopped, or
+    /// restarting): the engine needs no second call, which a shim about to
+    /// exit might never answer.
     fn answer_waiters(&mut self) {
         let exit = self.last_exit.clone();
+        let state = Some(self.state());
         for c in self.conns.iter_mut().flatten() {
             if matches!(c.mode, Mode::Waiting) {
                 c.reply(&Response {
                     exit: exit.clone(),
+                    state: state.clone(),
                     ..Response::default()
                 });
                 c.flush();

@@ -391,6 +391,11 @@ impl Inner {
 
     /// Apply `f` to the record of `id`, save it and wake waiters.
     fn update(&self, id: &str, f: impl FnOnce(&mut Entry)) -> Option<Record> {
+        self.change(id, true, f)
+    }
+
+    /// As [`Inner::update`], writing the record only with `save`.
+    fn change(&self, id: &str, save: bool, f: impl FnOnce(&mut Entry)) -> Option<Record> {
         let mut t = self.lock();
         let e = t.by_id.get_mut(id)?;
         f(e);
@@ -398,7 +403,7 @@ impl Inner {
         drop(t);
         // A container being removed has no record left to write (and a
         // write would race with the removal of its directory).
-        if rec.state.status != "removing" {
+        if save && rec.state.status != "removing" {
             if let Err(e) = self.save(&rec) {
                 tracing::warn!("container {}: {e}", rec.id);
             }
@@ -518,7 +523,11 @@ impl Containers {
         // clean directory for its new shim.
         let _ = std::fs::remove_dir_all(inner.shim_dir(id));
         inner.netvol.stop(id);
-        let Some(rec) = inner.update(id, |e| {
+        // An `--rm` container's exit is not written: its record goes next,
+        // and if berthd dies first, the record still says running, so the
+        // next start finds the exit file and removes the container.
+        let auto_remove = inner.record(id).is_ok_and(|r| r.host().auto_remove);
+        let Some(rec) = inner.change(id, !auto_remove, |e| {
             let s = &mut e.rec.state;
             match &exit {
                 Some(x) if x.exit.finished_at >= s.started_at => {
@@ -579,7 +588,12 @@ impl Containers {
         let client = inner.client(id);
         loop {
             let answer = client.call(&Request::Wait);
-            let state = client.call(&Request::State).ok().and_then(|r| r.state);
+            // The shim sends its state with the answer; one from before
+            // it did is asked.
+            let state = match answer.as_ref().ok().and_then(|r| r.state.clone()) {
+                Some(st) => Some(st),
+                None => client.call(&Request::State).ok().and_then(|r| r.state),
+            };
             match (answer, state) {
                 (Ok(_), Some(st)) if st.status != Status::Stopped => {
                     // A restart policy is at work: an exit, then a new run.
