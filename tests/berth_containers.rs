@@ -34,15 +34,26 @@ fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
 
-/// Runs `cmd` in a pty (util-linux `script`), feeding `input` after a
-/// pause, and returns its output and exit code.
-fn in_pty(d: &Daemon, cmd: &str, input: &[&str]) -> (String, i32) {
-    let mut feed = String::from("sleep 1;");
-    for i in input {
-        feed.push_str(&format!(" printf '{i}'; sleep 0.5;"));
+/// Runs `cmd` in a pty (util-linux `script`) and returns its output and
+/// exit code. Each step waits (20 s at most) until the terminal's output
+/// shows its text, then types its keys (a `printf` format): no key is
+/// typed before the session is there to read it.
+fn in_pty(d: &Daemon, cmd: &str, steps: &[(&str, &str)]) -> (String, i32) {
+    static SESSIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let ts = d.dir.path().join(format!("pty-{n}"));
+    // There before the feeder looks at it.
+    std::fs::write(&ts, "").expect("create the typescript");
+    let ts = ts.display();
+    let mut feed = String::new();
+    for (shows, keys) in steps {
+        feed.push_str(&format!(
+            " i=0; until grep -qF -- '{shows}' {ts}; do i=$((i+1)); [ $i -gt 400 ] && exit 1; sleep 0.05; done; printf '{keys}';"
+        ));
     }
+    // script -f writes the terminal's output to the typescript as it comes.
     let script = format!(
-        "({feed} sleep 0.5) | script -qec 'stty rows 30 cols 100; {} {cmd}' /dev/null",
+        "({feed}) | script -qfec 'stty rows 30 cols 100; {} {cmd}' {ts}",
         bin_dir().join("berth").display()
     );
     let o = Command::new("sh")
@@ -244,7 +255,7 @@ fn interactive_tty_resize_exit_code_and_detach() {
     let (out, rc) = in_pty(
         &d,
         "run -it --rm busybox sh",
-        &["busybox stty size; busybox tty; exit 5\\r"],
+        &[("# ", "busybox stty size; busybox tty; exit 5\\r")],
     );
     assert_eq!(rc, 5, "{out}");
     assert!(out.contains("30 100"), "{out}");
@@ -254,7 +265,8 @@ fn interactive_tty_resize_exit_code_and_detach() {
     let (out, rc) = in_pty(
         &d,
         &format!("run -it --name {name} busybox sh"),
-        &["echo hi\\r", "\\020\\021"],
+        // The typed command shows h""i; its output, hi.
+        &[("# ", "echo h\"\"i\\r"), ("hi", "\\020\\021")],
     );
     assert_eq!(rc, 0, "{out}");
     let st = ok(
@@ -263,7 +275,7 @@ fn interactive_tty_resize_exit_code_and_detach() {
     );
     assert_eq!(st, "running\n", "detached, the container keeps running");
 
-    let (out, rc) = in_pty(&d, &format!("exec -it {name} sh"), &["exit 6\\r"]);
+    let (out, rc) = in_pty(&d, &format!("exec -it {name} sh"), &[("# ", "exit 6\\r")]);
     assert_eq!(rc, 6, "{out}");
     ok(d.berth(&["rm", "-f", &name]), "rm -f");
 }
