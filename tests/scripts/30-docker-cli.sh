@@ -4,8 +4,10 @@
 # save | load, rmi; then the same through berth. Runs its own berthd on a
 # private socket and data root and removes everything on exit.
 set -euo pipefail
+# shellcheck source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 
-BIN=${BERTH_BIN_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/target/release}
+BIN=$BERTH_BIN_DIR
 for b in berthd berth; do
   [ -x "$BIN/$b" ] || { echo "30-docker-cli: $BIN/$b is not built" >&2; exit 1; }
 done
@@ -20,15 +22,9 @@ cleanup() {
 trap cleanup EXIT
 
 SOCK=$WORK/berth.sock
-echo '{}' > "$WORK/daemon.json"
 start=$(date +%s%N)
-"$BIN/berthd" -H "unix://$SOCK" --data-root "$WORK/data" --exec-root "$WORK/exec" \
-  --config-file "$WORK/daemon.json" 2> "$WORK/berthd.log" &
-PID=$!
-for _ in $(seq 1 2000); do
-  curl -sf -o /dev/null --unix-socket "$SOCK" http://berth/_ping 2>/dev/null && break
-  sleep 0.005
-done
+run_berthd "$SOCK" "$WORK/data" "$WORK/exec" "$WORK/berthd.log"
+PID=$BERTHD_PID
 echo "berthd answered /_ping after $(( ($(date +%s%N) - start) / 1000000 )) ms"
 
 export DOCKER_HOST=unix://$SOCK DOCKER_CONFIG=$WORK/docker-config

@@ -28,14 +28,8 @@ cleanup() {
 trap cleanup EXIT
 
 SOCK=$WORK/berth.sock
-echo '{}' > "$WORK/daemon.json"
-"$BIN/berthd" -H "unix://$SOCK" --data-root "$WORK/data" --exec-root "$WORK/exec" \
-  --config-file "$WORK/daemon.json" 2> "$WORK/berthd.log" &
-PID=$!
-for _ in $(seq 1 2000); do
-  curl -sf -o /dev/null --unix-socket "$SOCK" http://berth/_ping 2>/dev/null && break
-  sleep 0.005
-done
+run_berthd "$SOCK" "$WORK/data" "$WORK/exec" "$WORK/berthd.log"
+PID=$BERTHD_PID
 export BERTH_HOST=unix://$SOCK
 berth() { "$BIN/berth" "$@"; }
 die() { echo "45-berth-containers: FAIL: $*" >&2; tail -20 "$WORK/berthd.log" >&2; exit 1; }

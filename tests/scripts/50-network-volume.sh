@@ -53,14 +53,8 @@ trap cleanup EXIT
 fail50() { echo "50-network-volume: FAIL: $*" >&2; tail -30 "$WORK/berthd.log" >&2; exit 1; }
 expect() { [ "$1" = "$2" ] || fail50 "$3: got '$1', want '$2'"; }
 
-echo '{}' > "$WORK/daemon.json"
-"$BIN/berthd" -H "unix://$SOCK" --data-root "$WORK/data" --exec-root "$EXEC" \
-  --config-file "$WORK/daemon.json" 2> "$WORK/berthd.log" &
-PID=$!
-for _ in $(seq 1 2000); do
-  curl -sf -o /dev/null --unix-socket "$SOCK" http://berth/_ping 2>/dev/null && break
-  sleep 0.005
-done
+run_berthd "$SOCK" "$WORK/data" "$EXEC" "$WORK/berthd.log"
+PID=$BERTHD_PID
 export DOCKER_HOST=unix://$SOCK DOCKER_CONFIG=$WORK/docker-config BERTH_HOST=unix://$SOCK
 
 # Images: busybox with a web root, and one declaring a VOLUME with content.

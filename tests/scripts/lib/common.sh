@@ -18,6 +18,26 @@ require_tools() {
   done
 }
 
+# run_berthd SOCK DATA EXEC LOG : berthd in the background (its pid in
+# BERTHD_PID) on unix socket SOCK with its own roots, an empty config file
+# beside SOCK and its stderr in LOG; returns once it answers /_ping, and
+# fails if it dies or stays silent for 30 s.
+run_berthd() {
+  local sock=$1 data=$2 exec_root=$3 log=$4 cfg _
+  cfg=$(dirname "$sock")/daemon.json
+  echo '{}' > "$cfg"
+  "$BERTH_BIN_DIR/berthd" -H "unix://$sock" --data-root "$data" --exec-root "$exec_root" \
+    --config-file "$cfg" 2> "$log" &
+  BERTHD_PID=$!
+  for _ in $(seq 1 3000); do
+    curl -sf -o /dev/null --unix-socket "$sock" http://berth/_ping 2>/dev/null && return 0
+    kill -0 "$BERTHD_PID" 2>/dev/null || break
+    sleep 0.01
+  done
+  tail -20 "$log" >&2
+  fail "berthd did not answer on $sock"
+}
+
 # make_rootfs DIR : a busybox rootfs (static busybox, an applet symlink each, passwd/group).
 make_rootfs() {
   local r=$1 a
