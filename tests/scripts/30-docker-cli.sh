@@ -8,9 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
 BIN=$BERTH_BIN_DIR
-for b in berthd berth; do
-  [ -x "$BIN/$b" ] || { echo "30-docker-cli: $BIN/$b is not built" >&2; exit 1; }
-done
+require_built berthd berth
 command -v docker >/dev/null || { echo "30-docker-cli: docker CLI missing" >&2; exit 1; }
 
 WORK=$(mktemp -d "/tmp/berth-30-docker-cli-$$-XXXX")

@@ -9,9 +9,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
 BIN=$BERTH_BIN_DIR
-for b in berthd berth berth-shim; do
-  [ -x "$BIN/$b" ] || fail "45-berth-containers: $BIN/$b is not built"
-done
+require_built berthd berth berth-shim
 require_tools curl script jq
 
 # Short: the shims' sockets live under the exec root (107-byte limit).

@@ -16,9 +16,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
 BIN=$BERTH_BIN_DIR
-for b in berthd berth berth-shim; do
-  [ -x "$BIN/$b" ] || fail "50-network-volume: $BIN/$b is not built"
-done
+require_built berthd berth berth-shim
 require_tools docker curl nft ip sha256sum
 [ "$(id -u)" = 0 ] || { [ "${CI:-}" = true ] && fail "needs root"; echo "SKIP: needs root" >&2; exit 0; }
 

@@ -18,6 +18,14 @@ require_tools() {
   done
 }
 
+# require_built BIN... : each of berth's binaries BIN is built in $BERTH_BIN_DIR.
+require_built() {
+  local b
+  for b in "$@"; do
+    [ -x "$BERTH_BIN_DIR/$b" ] || fail "$BERTH_BIN_DIR/$b is not built"
+  done
+}
+
 # run_berthd SOCK DATA EXEC LOG : berthd in the background (its pid in
 # BERTHD_PID) on unix socket SOCK with its own roots, an empty config file
 # beside SOCK and its stderr in LOG; returns once it answers /_ping, and
