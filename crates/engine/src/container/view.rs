@@ -176,50 +176,75 @@ impl Containers {
         }))
     }
 
-    /// `GET /containers/json`.
+    /// `GET /containers/json`. The matching containers are summed up
+    /// under the lock without copying their records; their networking and
+    /// mounts are added after it, with the networks listed once for all.
     pub fn list(&self, opts: &ListOptions) -> Result<Vec<Value>> {
-        let mut recs: Vec<Record> = {
-            let t = self.inner.lock();
-            t.by_id.values().map(|e| e.rec.clone()).collect()
-        };
-        recs.sort_by_key(|r| std::cmp::Reverse(r.created));
         let all = opts.all || opts.limit > 0 || opts.latest;
-        let mut out = Vec::new();
-        for r in recs {
-            if !all && !r.state.is_running() {
-                continue;
-            }
-            if !matches_filters(&r, &opts.filters) {
-                continue;
-            }
-            let cfg = r.cfg();
-            let mut command = r.path.clone();
-            for a in &r.args {
-                command.push(' ');
-                command.push_str(a);
-            }
-            let mode = r.host().network_mode;
-            out.push(json!({
-                "Id": r.id,
-                "Names": [format!("/{}", r.name)],
-                "Image": r.image,
-                "ImageID": r.image_id,
-                "Command": command,
-                "Created": r.created / 1_000_000_000,
-                "Ports": self.inner.netvol.ports(&r.id),
-                "Labels": cfg.labels.unwrap_or_default(),
-                "State": r.state.status,
-                "Status": status_text(&r),
-                "HostConfig": {"NetworkMode": if mode.is_empty() { "bridge".to_owned() } else { mode }},
-                "NetworkSettings": {"Networks": self.inner.netvol.network_settings(&r.id)["Networks"].clone()},
-                "Mounts": self.inner.netvol.mounts(&r.id),
-            }));
-            if opts.latest || (opts.limit > 0 && out.len() >= opts.limit) {
-                break;
+        let mut rows: Vec<(i64, String, Value)> = {
+            let t = self.inner.lock();
+            t.by_id
+                .values()
+                .map(|e| &e.rec)
+                .filter(|r| (all || r.state.is_running()) && matches_filters(r, &opts.filters))
+                .map(|r| (r.created, r.id.clone(), summary(r)))
+                .collect()
+        };
+        rows.sort_by_key(|(created, ..)| std::cmp::Reverse(*created));
+        if opts.latest {
+            rows.truncate(1);
+        } else if opts.limit > 0 {
+            rows.truncate(opts.limit);
+        }
+        let ids: Vec<&str> = rows.iter().map(|(_, id, _)| id.as_str()).collect();
+        let views = self.inner.netvol.list_view(&ids);
+        Ok(rows
+            .into_iter()
+            .zip(views)
+            .map(|((_, _, mut v), (ports, networks, mounts))| {
+                v["Ports"] = ports;
+                v["NetworkSettings"] = json!({ "Networks": networks });
+                v["Mounts"] = mounts;
+                v
+            })
+            .collect())
+    }
+}
+
+/// A container's `ps` entry but for `Ports`, `NetworkSettings` and
+/// `Mounts`, read from the record's JSON as it is stored.
+fn summary(r: &Record) -> Value {
+    let mut command = r.path.clone();
+    for a in &r.args {
+        command.push(' ');
+        command.push_str(a);
+    }
+    let mode = r.host_config["NetworkMode"].as_str().unwrap_or_default();
+    json!({
+        "Id": r.id,
+        "Names": [format!("/{}", r.name)],
+        "Image": r.image,
+        "ImageID": r.image_id,
+        "Command": command,
+        "Created": r.created / 1_000_000_000,
+        "Labels": string_map(&r.config["Labels"]),
+        "State": r.state.status,
+        "Status": status_text(r),
+        "HostConfig": {"NetworkMode": if mode.is_empty() { "bridge" } else { mode }},
+    })
+}
+
+/// The string entries of a JSON object (labels), `{}` for anything else.
+fn string_map(v: &Value) -> Value {
+    let mut m = serde_json::Map::new();
+    if let Some(o) = v.as_object() {
+        for (k, x) in o {
+            if x.is_string() {
+                m.insert(k.clone(), x.clone());
             }
         }
-        Ok(out)
     }
+    Value::Object(m)
 }
 
 /// Options of `docker ps`.
@@ -234,6 +259,9 @@ pub struct ListOptions {
 }
 
 pub(crate) fn labels_match(r: &Record, filters: &BTreeMap<String, Vec<String>>) -> bool {
+    if !filters.contains_key("label") && !filters.contains_key("label!") {
+        return true;
+    }
     let labels = r.cfg().labels.unwrap_or_default();
     let want = |f: &str| -> bool {
         match f.split_once('=') {

@@ -746,12 +746,21 @@ impl Networks {
 
     /// docker's `NetworkSettings` of a container (addresses while it runs).
     pub fn container_settings(&self, id: &str) -> Result<Value> {
+        self.container_settings_in(id, &self.mgr()?.list())
+    }
+
+    /// `container_settings` with the networks listed by the caller, so
+    /// that `ps` lists them once for all containers (a listing copies
+    /// every endpoint: once per container, ps grew with the square).
+    pub fn container_settings_in(
+        &self,
+        id: &str,
+        nets: &[berth_network::Network],
+    ) -> Result<Value> {
         let plan = self.load_plan(id)?.unwrap_or_default();
-        let live: BTreeMap<String, berth_network::Endpoint> = self
-            .mgr()?
-            .list()
-            .into_iter()
-            .filter_map(|n| n.endpoints.get(id).cloned().map(|e| (n.id, e)))
+        let live: BTreeMap<&str, &berth_network::Endpoint> = nets
+            .iter()
+            .filter_map(|n| n.endpoints.get(id).map(|e| (n.id.as_str(), e)))
             .collect();
         let mut ports = Map::new();
         for e in &plan.exposed {
@@ -785,7 +794,7 @@ impl Networks {
             }
             "bridge" => {
                 for ep in &plan.endpoints {
-                    let l = live.get(&ep.network_id);
+                    let l = live.get(ep.network_id.as_str()).copied();
                     if let Some(l) = l {
                         for p in &l.ports {
                             let key = format!("{}/{}", p.container_port, p.proto.as_str());

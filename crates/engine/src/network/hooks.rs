@@ -8,7 +8,8 @@
 //!         hooks.start(&id, &snapshot_mounts, &mut spec)?  // after it: netns path, mounts, /etc files
 //! exit:   hooks.stop(&id)                         // the shim is done (stop, kill, exit)
 //! rm:     hooks.remove(&id, remove_volumes)
-//! inspect: hooks.network_settings(&id), hooks.mounts(&id), hooks.ports(&id) (ps)
+//! inspect: hooks.network_settings(&id), hooks.mounts(&id)
+//! ps:      hooks.list_view(&ids)                   // ports, networks, mounts of each
 //! ```
 //!
 //! The rootfs is mounted here for a moment (at create to copy the image's
@@ -228,31 +229,55 @@ impl ContainerHooks {
             .unwrap_or_else(|| json!([]))
     }
 
-    /// `Ports` for ps: `[{"IP", "PrivatePort", "PublicPort", "Type"}]`.
-    pub fn ports(&self, id: &str) -> Value {
-        let s = self.network_settings(id);
-        let mut out = Vec::new();
-        if let Some(map) = s["Ports"].as_object() {
-            for (key, bindings) in map {
-                let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
-                let private: u16 = port.parse().unwrap_or(0);
-                match bindings.as_array() {
-                    Some(list) if !list.is_empty() => {
-                        for b in list {
-                            out.push(json!({
-                                "IP": b["HostIp"],
-                                "PrivatePort": private,
-                                "PublicPort": b["HostPort"].as_str().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0),
-                                "Type": proto,
-                            }));
-                        }
+    /// What ps shows of each container: `Ports`, `NetworkSettings.Networks`
+    /// and `Mounts`, in the order of `ids`, the networks listed once.
+    pub fn list_view(&self, ids: &[&str]) -> Vec<(Value, Value, Value)> {
+        let nets = match self.networks.mgr() {
+            Ok(m) => m.list(),
+            Err(e) => {
+                tracing::warn!(error = %e, "network settings");
+                Vec::new()
+            }
+        };
+        ids.iter()
+            .map(|id| {
+                let mut s = self
+                    .networks
+                    .container_settings_in(id, &nets)
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(container = id, error = %e, "network settings");
+                        json!({"Networks": {}, "Ports": {}})
+                    });
+                (ps_ports(&s), s["Networks"].take(), self.mounts(id))
+            })
+            .collect()
+    }
+}
+
+/// ps's `Ports` from `NetworkSettings`:
+/// `[{"IP", "PrivatePort", "PublicPort", "Type"}]`.
+fn ps_ports(s: &Value) -> Value {
+    let mut out = Vec::new();
+    if let Some(map) = s["Ports"].as_object() {
+        for (key, bindings) in map {
+            let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+            let private: u16 = port.parse().unwrap_or(0);
+            match bindings.as_array() {
+                Some(list) if !list.is_empty() => {
+                    for b in list {
+                        out.push(json!({
+                            "IP": b["HostIp"],
+                            "PrivatePort": private,
+                            "PublicPort": b["HostPort"].as_str().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0),
+                            "Type": proto,
+                        }));
                     }
-                    _ => out.push(json!({"PrivatePort": private, "Type": proto})),
                 }
+                _ => out.push(json!({"PrivatePort": private, "Type": proto})),
             }
         }
-        Value::Array(out)
     }
+    Value::Array(out)
 }
 
 fn patch_spec(spec: &mut Value, net: &NetStart, mounts: Vec<Value>) {
