@@ -89,9 +89,7 @@ fn dockerd_firewall() {
 }
 
 fn ping(ns: &Netns, to: &str) -> bool {
-    ns.exec(&["busybox", "ping", "-c", "1", "-W", "1", to])
-        .status
-        .success()
+    ns.ping(to).status.success()
 }
 
 #[test]

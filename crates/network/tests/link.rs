@@ -74,19 +74,19 @@ fn two_namespaces_on_a_bridge_reach_each_other() {
         assert!(r.contains("default via 10.231.7.1 dev eth0"), "{r}");
         assert!(link_exists(&host));
     }
-    let ping = a.exec(&["busybox", "ping", "-c", "1", "-W", "2", "10.231.7.3"]);
+    let ping = a.ping("10.231.7.3");
     assert!(
         ping.status.success(),
         "{}",
         String::from_utf8_lossy(&ping.stdout)
     );
-    let ping = b.exec(&["busybox", "ping", "-c", "1", "-W", "2", "10.231.7.1"]);
+    let ping = b.ping("10.231.7.1");
     assert!(
         ping.status.success(),
         "ping the gateway: {}",
         String::from_utf8_lossy(&ping.stdout)
     );
-    let ping6 = a.exec(&["busybox", "ping", "-6", "-c", "1", "-W", "2", "fd00:e7::3"]);
+    let ping6 = a.ping("fd00:e7::3");
     assert!(
         ping6.status.success(),
         "{}",

@@ -120,7 +120,7 @@ fn containers_reach_each_other_by_name() {
     assert_eq!(eb.ipv4.addr, ip("10.232.0.3"));
     assert_eq!(ea.mac, "02:42:0a:e8:00:02");
 
-    let ping = a.exec(&["busybox", "ping", "-c", "1", "-W", "2", "10.232.0.3"]);
+    let ping = a.ping("10.232.0.3");
     assert!(
         ping.status.success(),
         "{}",
@@ -484,9 +484,9 @@ fn internal_networks_and_ipam_errors() {
         udp_ask(SocketAddr::new(ip("fd00:235::1"), port)).as_deref(),
         Some("echo:hi")
     );
-    let ping = ns.exec(&["busybox", "ping", "-c", "1", "-W", "2", "10.235.0.1"]);
+    let ping = ns.ping("10.235.0.1");
     assert!(ping.status.success());
-    let ping6 = ns.exec(&["busybox", "ping", "-6", "-c", "1", "-W", "2", "fd00:235::1"]);
+    let ping6 = ns.ping("fd00:235::1");
     assert!(
         ping6.status.success(),
         "{}",
@@ -538,7 +538,7 @@ fn default_bridge_and_a_second_network() {
     );
     assert!(routes.contains("10.239.0.0/24 dev eth1"), "{routes}");
     for gw in [first.gateway4, second.gateway4] {
-        let ping = ns.exec(&["busybox", "ping", "-c", "1", "-W", "2", &gw.to_string()]);
+        let ping = ns.ping(&gw.to_string());
         assert!(ping.status.success(), "ping {gw}");
     }
     fx.mgr.detach_all(id).unwrap();

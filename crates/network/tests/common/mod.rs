@@ -50,6 +50,22 @@ impl Netns {
             .output()
             .expect("spawn ip netns exec")
     }
+
+    /// Pings `to` (IPv6 when it has a colon) from the namespace until it
+    /// answers, 10 tries of 2 s at most; the last try's output. A new
+    /// link's first packets can be lost while it comes up (its queue, the
+    /// neighbour's address, IPv6's duplicate address detection).
+    pub fn ping(&self, to: &str) -> Output {
+        let family = if to.contains(':') { "-6" } else { "-4" };
+        let mut out = self.exec(&["busybox", "ping", family, "-c", "1", "-W", "2", to]);
+        for _ in 1..10 {
+            if out.status.success() {
+                break;
+            }
+            out = self.exec(&["busybox", "ping", family, "-c", "1", "-W", "2", to]);
+        }
+        out
+    }
 }
 
 impl Drop for Netns {
