@@ -73,7 +73,9 @@ fn render_template(format: &str, v: &Value) -> Result<String, CliError> {
     } else {
         format
     };
-    let t = Template::parse(&f.replace("\\t", "\t").replace("\\n", "\n"))?;
+    // As docker's version and info, the template is taken as written
+    // (`\t` stays two characters; only the list commands turn it into a tab).
+    let t = Template::parse(f)?;
     Ok(format!("{}\n", t.render(v)?))
 }
 
