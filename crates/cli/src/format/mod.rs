@@ -43,7 +43,7 @@ impl RowFormat {
             for (k, v) in headers {
                 m.insert((*k).to_owned(), Value::String((*v).to_owned()));
             }
-            Some(tmpl.render(&Value::Object(m))?)
+            Some(tmpl.render_header(&Value::Object(m))?)
         } else {
             None
         };
@@ -106,10 +106,32 @@ mod tests {
         );
         let t = RowFormat::new("{{.Repository}}:{{.Tag}}", &h).unwrap();
         assert_eq!(t.render(&rows).unwrap(), "busybox:<none>\n");
+        // docker escapes HTML in `--format json`, not in `{{json}}`.
+        let t = RowFormat::new("{{json .Tag}}", &h).unwrap();
+        assert_eq!(t.render(&rows).unwrap(), "\"<none>\"\n");
         let t = RowFormat::new("json", &h).unwrap();
         assert_eq!(
             t.render(&rows).unwrap(),
             "{\"Repository\":\"busybox\",\"Tag\":\"\\u003cnone\\u003e\"}\n"
+        );
+    }
+
+    #[test]
+    fn label_columns_as_docker_titles_them() {
+        // docker ps --format 'table {{.Names}}\t{{.Label "a.b"}}\t{{.Label "com.x.build-id_z"}}|'
+        let rows = vec![row(&[
+            ("Names", "web".into()),
+            ("Labels", "a.b=c,tier=front".into()),
+        ])];
+        let h = [("Names", "NAMES"), ("Labels", "LABELS")];
+        let t = RowFormat::new(
+            "table {{.Names}}\\t{{.Label \"a.b\"}}\\t{{.Label \"com.x.build-id_z\"}}|",
+            &h,
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&rows).unwrap(),
+            "NAMES     b         build id z|\nweb       c         |\n"
         );
     }
 }

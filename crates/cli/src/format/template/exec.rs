@@ -55,6 +55,16 @@ pub(super) struct Exec<'a> {
     root: &'a Val,
     vars: Vec<(String, Val)>,
     out: String,
+    header: bool,
+}
+
+/// docker's title of a `.Label KEY` column: the key's last dotted part,
+/// `-` and `_` as spaces (`com.example.build-id` → `build id`).
+fn label_header(key: &str) -> String {
+    key.rsplit('.')
+        .next()
+        .unwrap_or(key)
+        .replace(['-', '_'], " ")
 }
 
 /// Go's type name of a value, for messages and `%T`.
@@ -147,11 +157,14 @@ fn write_text(v: &Value, out: &mut String) {
 }
 
 impl<'a> Exec<'a> {
-    pub fn new(root: &'a Val) -> Self {
+    /// `header`: rendering a table's header row, where `.Label KEY` is
+    /// the column title docker derives from KEY.
+    pub fn new(root: &'a Val, header: bool) -> Self {
         Self {
             root,
             vars: Vec::new(),
             out: String::new(),
+            header,
         }
     }
 
@@ -353,11 +366,19 @@ impl<'a> Exec<'a> {
                     });
                 };
                 let key = to_text(key.json());
-                let found = labels
-                    .split(',')
-                    .filter_map(|kv| kv.split_once('='))
-                    .find(|(k, _)| *k == key)
-                    .map_or(String::new(), |(_, v)| v.to_owned());
+                if self.header {
+                    return Ok(Val::J(Value::String(label_header(&key))));
+                }
+                // The row's label map when it has one (a value may hold a
+                // comma), else the `a=1,b=2` text.
+                let found = match recv.json().get("LabelMap").and_then(|m| m.get(&key)) {
+                    Some(v) => to_text(v),
+                    None => labels
+                        .split(',')
+                        .filter_map(|kv| kv.split_once('='))
+                        .find(|(k, _)| *k == key)
+                        .map_or(String::new(), |(_, v)| v.to_owned()),
+                };
                 return Ok(Val::J(Value::String(found)));
             }
         }

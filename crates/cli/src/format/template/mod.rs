@@ -71,8 +71,18 @@ impl Template {
 
     /// Renders against `data`.
     pub fn render(&self, data: &Value) -> Result<String> {
+        self.render_as(data, false)
+    }
+
+    /// Renders a table's header row from `titles` (field name to column
+    /// title), where `.Label KEY` gives the title docker makes of KEY.
+    pub fn render_header(&self, titles: &Value) -> Result<String> {
+        self.render_as(titles, true)
+    }
+
+    fn render_as(&self, data: &Value, header: bool) -> Result<String> {
         let data = exec::Val::J(data.clone());
-        exec::Exec::new(&data)
+        exec::Exec::new(&data, header)
             .run(&self.nodes)
             .map_err(|(partial, e)| {
                 let (line, col) = parse::line_col(&self.src, e.pos);
