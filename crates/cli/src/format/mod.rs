@@ -25,7 +25,9 @@ impl RowFormat {
     /// Parses `--format` (or the command's default), with `headers`
     /// mapping field names to column titles (`ID` → `IMAGE ID`).
     pub fn new(format: &str, headers: &[(&str, &str)]) -> Result<Self, TemplateError> {
-        let json = format == "json";
+        // `{{json .}}` of a row is `--format json`: docker marshals its
+        // row types whole, with the HTML escaping.
+        let json = format == "json" || format.trim_matches(' ') == "{{json .}}";
         let (table, body) = if json {
             (false, String::new())
         } else if let Some(rest) = format.strip_prefix("table") {
@@ -109,6 +111,11 @@ mod tests {
         // docker escapes HTML in `--format json`, not in `{{json}}`.
         let t = RowFormat::new("{{json .Tag}}", &h).unwrap();
         assert_eq!(t.render(&rows).unwrap(), "\"<none>\"\n");
+        let t = RowFormat::new("{{json .}}", &h).unwrap();
+        assert_eq!(
+            t.render(&rows).unwrap(),
+            "{\"Repository\":\"busybox\",\"Tag\":\"\\u003cnone\\u003e\"}\n"
+        );
         let t = RowFormat::new("json", &h).unwrap();
         assert_eq!(
             t.render(&rows).unwrap(),
