@@ -255,6 +255,10 @@ impl Shim {
         };
         self.init = Some(proc);
         self.status = Status::Created;
+        // What creating the container allocated (the spec, parsed more
+        // than once) is garbage now: one shim runs per container, so its
+        // private memory counts.
+        berth_sys::process::release_free_memory();
         if self.attaches_awaited > 0 {
             self.attach_deadline = Some(Instant::now() + ATTACH_WAIT);
             self.save_state();

@@ -205,6 +205,19 @@ pub fn reset_signals() -> io::Result<()> {
     .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("sigprocmask: {e}")))
 }
 
+/// Give the heap's free pages back to the kernel (glibc's `malloc_trim`).
+/// A long-lived process that allocated much while it started (parsing
+/// a spec, say) keeps that memory otherwise, dirty and private, for its
+/// whole life. Does nothing where the C library is not glibc.
+pub fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks the allocator's own free lists under
+    // its own locks; it touches no memory the program owns.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
