@@ -73,7 +73,7 @@ expect "$(berth exec web sh -c 'echo $GREETING')" "hello" "exec sees the env"
 expect "$(rc berth exec web sh -c 'exit 9')" 9 "exec exit code"
 # The client still sends (stdin nobody reads) when the output ends: it gets
 # the end of the stream and the exit code, not a reset connection.
-expect "$(rc sh -c "yes | $BIN/berth exec -i web sh -c 'echo done; exit 9'")" 9 "exec -i, unread stdin"
+expect "$(rc timeout 20 sh -c "yes | $BIN/berth exec -i web sh -c 'echo done; exit 9'")" 9 "exec -i, unread stdin"
 expect "$(cat "$WORK/out")" done "exec -i, unread stdin: output"
 expect "$(berth exec -w /tmp -u nobody web sh -c 'pwd; id -u')" "$(printf '/tmp\n65534')" "exec -w -u"
 out=$(script -qec "$BIN/berth exec -it web sh -c 'tty; exit 4'" /dev/null) && r=0 || r=$?
