@@ -160,7 +160,10 @@ density() { # name cli n daemon-pid...
     "$(jq -r '.results[0].median * 1000' "$T/ps-$name.json")")"
   DENS_IDLE[$name]=$idle
   log "removing the $n $name containers"
-  $cli rm -f $($cli ps -aq) > /dev/null
+  # podman's rm -f waits out each stop timeout (10 s a batch) unless told not to
+  local rm_now=""
+  [ "$name" = podman ] && rm_now="-t 0"
+  $cli rm -f $rm_now $($cli ps -aq) > /dev/null
 }
 declare -A DENS_IDLE
 density berth "$B" "$DENSITY" "$BERTHD_PID"
