@@ -112,7 +112,13 @@ impl Check {
         let argv = match test.split_first() {
             Some((kind, rest)) if kind == "CMD" && !rest.is_empty() => rest.to_vec(),
             Some((kind, rest)) if kind == "CMD-SHELL" && !rest.is_empty() => {
-                vec!["/bin/sh".into(), "-c".into(), rest.join(" ")]
+                // The image's SHELL, as docker runs it; /bin/sh -c otherwise.
+                let mut argv = match &cfg.shell {
+                    Some(sh) if !sh.is_empty() => sh.clone(),
+                    _ => vec!["/bin/sh".into(), "-c".into()],
+                };
+                argv.push(rest.join(" "));
+                argv
             }
             _ => return None,
         };
@@ -486,6 +492,15 @@ mod tests {
         .unwrap();
         assert_eq!(c.argv, ["true", "x"]);
         assert_eq!((c.interval, c.retries), (1_000_000_000, 2));
+        let mut with_shell = cfg(json!({"Test": ["CMD-SHELL", "exit 1"]}));
+        with_shell.shell = Some(vec![
+            "/bin/ash".into(),
+            "-eo".into(),
+            "pipefail".into(),
+            "-c".into(),
+        ]);
+        let c = Check::of(&with_shell).unwrap();
+        assert_eq!(c.argv, ["/bin/ash", "-eo", "pipefail", "-c", "exit 1"]);
         assert!(Check::of(&cfg(json!({"Test": ["NONE"]}))).is_none());
         assert!(Check::of(&cfg(json!({"Test": []}))).is_none());
         assert!(Check::of(&Config::default()).is_none());

@@ -1652,6 +1652,9 @@ fn merge_image_config(cfg: &mut Config, img: &crate::image::config::ContainerCon
         }
     }
     merge_healthcheck(&mut cfg.healthcheck, img.healthcheck.as_ref());
+    if cfg.shell.as_ref().is_none_or(Vec::is_empty) {
+        cfg.shell = img.shell.clone();
+    }
     merge_set(&mut cfg.exposed_ports, img.exposed_ports.as_ref());
     merge_set(&mut cfg.volumes, img.volumes.as_ref());
 }
@@ -1766,6 +1769,7 @@ mod tests {
                 retries: 4,
                 ..Default::default()
             }),
+            shell: Some(vec!["/bin/ash".into(), "-c".into()]),
             ..Default::default()
         };
         let mut c = Config {
@@ -1780,6 +1784,7 @@ mod tests {
         let mut c = Config::default();
         merge_image_config(&mut c, &img);
         assert_eq!(c.healthcheck.unwrap()["Interval"], 5);
+        assert_eq!(c.shell.unwrap(), ["/bin/ash", "-c"]);
         // --no-healthcheck keeps NONE.
         let mut c = Config {
             healthcheck: Some(json!({"Test": ["NONE"]})),

@@ -62,6 +62,9 @@ pub struct Config {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub healthcheck: Option<Value>,
+    /// The shell of `CMD-SHELL` healthchecks (the image's SHELL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
     pub exposed_ports: Option<Value>,
     pub volumes: Option<Value>,
 }
