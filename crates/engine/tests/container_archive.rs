@@ -89,6 +89,26 @@ fn put(c: &Containers, id: &str, path: &str, tar: &[u8]) -> berth_engine::contai
     )
 }
 
+/// A tar sink that, at its first write, says it is inside the copy and
+/// waits to be let go on.
+struct Gate {
+    inside: Option<std::sync::mpsc::Sender<()>>,
+    go: std::sync::mpsc::Receiver<()>,
+}
+
+impl std::io::Write for Gate {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if let Some(tx) = self.inside.take() {
+            tx.send(()).unwrap();
+            self.go.recv().unwrap();
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The checks shared by the stopped and the running container.
 fn resolution_stays_inside(c: &Containers, id: &str, host: &HostDir) {
     // Through symlinks and `..`, reads land in the container.
@@ -168,6 +188,31 @@ fn stopped_container_cp_export_commit() {
     for want in ["bin/busybox", "etc/passwd", "tmp/d/f", "abs"] {
         assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
     }
+
+    // While a copy works in the stopped container's own snapshot mount,
+    // start and removal are refused: two overlay mounts of one upper
+    // directory must never exist. Both work again once it ends.
+    let (inside_tx, inside_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        let copy = s.spawn(|| {
+            let mut gate = Gate {
+                inside: Some(inside_tx),
+                go: go_rx,
+            };
+            c.archive_get(&id, "/etc", &mut gate)
+        });
+        inside_rx.recv().unwrap();
+        let started = c.start(&id);
+        let removed = c.remove(&id, true, false);
+        // Let the copy go on before judging, so a failure cannot hang it.
+        go_tx.send(()).unwrap();
+        copy.join().unwrap().unwrap();
+        let e = started.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+        let e = removed.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+    });
 
     let image = c
         .commit(

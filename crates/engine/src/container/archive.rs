@@ -435,6 +435,14 @@ impl Containers {
         mut outside: impl FnMut(BorrowedFd<'_>) -> Result<()>,
     ) -> Result<T> {
         let view = self.view(rec, purpose)?;
+        // A stopped container's snapshot is mounted here; a running one's
+        // export reads its layers as lowers and needs no hold.
+        let _hold = match &view {
+            View::Snapshot { .. } if !rec.state.is_running() => {
+                Some(self.inner.hold_for_copy(&rec.id)?)
+            }
+            _ => None,
+        };
         let dir = self.inner.shims.with_file_name("archive").join(format!(
             "{}-{}",
             rec.id,

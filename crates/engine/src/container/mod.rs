@@ -241,6 +241,27 @@ pub(crate) struct Entry {
     /// Number of exits seen, for `next-exit` waits.
     exits: u64,
     monitored: bool,
+    /// Copies (cp, export) working in the stopped container's own mount
+    /// of its filesystem; see [`Inner::hold_for_copy`].
+    copies: u32,
+    /// A start is under way (between the state check and the shim).
+    starting: bool,
+}
+
+/// Undoes a mark on a container's entry when dropped, however the marked
+/// operation ends.
+pub(crate) struct Unmark<'a> {
+    inner: &'a Inner,
+    id: String,
+    undo: fn(&mut Entry),
+}
+
+impl Drop for Unmark<'_> {
+    fn drop(&mut self) {
+        if let Some(e) = self.inner.lock().by_id.get_mut(&self.id) {
+            (self.undo)(e);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -390,6 +411,34 @@ impl Inner {
     }
 
     /// Apply `f` to the record of `id`, save it and wake waiters.
+    /// Marks a stopped container's filesystem as used by a copy until the
+    /// returned guard drops. Meanwhile start and removal are refused: a
+    /// second overlay mount of the same upper directory (the container's
+    /// own) must never exist beside the copy's.
+    pub(crate) fn hold_for_copy(&self, id: &str) -> Result<Unmark<'_>> {
+        let mut t = self.lock();
+        let e = t
+            .by_id
+            .get_mut(id)
+            .ok_or_else(|| Error::NoSuchContainer(id.to_owned()))?;
+        if e.starting || e.rec.state.is_running() || e.rec.state.status == "removing" {
+            let what = if e.starting {
+                "starting"
+            } else {
+                e.rec.state.status.as_str()
+            };
+            return Err(Error::Conflict(format!(
+                "container {id} is {what}: its filesystem cannot be copied from its snapshot now, try again"
+            )));
+        }
+        e.copies += 1;
+        Ok(Unmark {
+            inner: self,
+            id: id.to_owned(),
+            undo: |e| e.copies = e.copies.saturating_sub(1),
+        })
+    }
+
     fn update(&self, id: &str, f: impl FnOnce(&mut Entry)) -> Option<Record> {
         self.change(id, true, f)
     }
@@ -474,6 +523,8 @@ impl Containers {
                         rec,
                         exits: 0,
                         monitored: false,
+                        copies: 0,
+                        starting: false,
                     },
                 );
             }
@@ -754,6 +805,8 @@ impl Containers {
                         rec: rec.clone(),
                         exits: 0,
                         monitored: false,
+                        copies: 0,
+                        starting: false,
                     },
                 );
                 drop(t);
@@ -887,6 +940,30 @@ impl Containers {
             _ => {}
         }
         let id = rec.id.clone();
+        // Cleared where the start ends; the guard covers the early returns.
+        let _starting = {
+            let mut t = inner.lock();
+            let e = t
+                .by_id
+                .get_mut(&id)
+                .ok_or_else(|| Error::NoSuchContainer(name.to_owned()))?;
+            if e.copies > 0 || e.starting {
+                return Err(Error::Conflict(format!(
+                    "container {id} is busy: {}, try again",
+                    if e.starting {
+                        "it is being started"
+                    } else {
+                        "a copy from or into its filesystem is in progress"
+                    }
+                )));
+            }
+            e.starting = true;
+            Unmark {
+                inner,
+                id: id.clone(),
+                undo: |e| e.starting = false,
+            }
+        };
         // Waiting attaches whose client is gone are dropped first.
         let pending = self.inner.lock().pending.remove(&id).unwrap_or_default();
         let awaited = u32::try_from(pending.len()).unwrap_or(u32::MAX);
@@ -905,6 +982,9 @@ impl Containers {
                     s.exit_code = 0;
                     s.oom_killed = false;
                     e.rec.manually_stopped = false;
+                    // Running now: copies take the live root, and an
+                    // exit's auto-remove must not find the start marked.
+                    e.starting = false;
                 });
                 if let Some(rec) = rec {
                     inner.publish(&rec, "start", &[]);
@@ -926,6 +1006,8 @@ impl Containers {
                 inner.update(&id, |e| {
                     e.rec.state.error = msg.clone();
                     e.rec.state.exit_code = code;
+                    // Before the --rm removal below, which a start refuses.
+                    e.starting = false;
                 });
                 let _ = std::fs::remove_dir_all(inner.shim_dir(&id));
                 inner.netvol.stop(&id);
@@ -1243,6 +1325,12 @@ impl Containers {
                 Some(e) if e.rec.state.status == "removing" => {
                     return Err(Error::Conflict(format!(
                         "removal of container {} is already in progress",
+                        rec.id
+                    )));
+                }
+                Some(e) if e.copies > 0 || e.starting => {
+                    return Err(Error::Conflict(format!(
+                        "container {} is busy (being started, or a copy from or into it is in progress), try again",
                         rec.id
                     )));
                 }
