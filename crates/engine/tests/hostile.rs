@@ -248,15 +248,16 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// by the environment and never returns on its own before being killed.
 #[test]
 fn child_load_helper() {
-    let (Ok(root), Ok(archive)) = (
+    let (Ok(root), Ok(exec_root), Ok(archive)) = (
         std::env::var("BERTH_TEST_CHILD_ROOT"),
+        std::env::var("BERTH_TEST_CHILD_EXEC"),
         std::env::var("BERTH_TEST_CHILD_ARCHIVE"),
     ) else {
         return;
     };
     let engine = berth_engine::Engine::open(berth_engine::Config {
         data_root: root.into(),
-        exec_root: std::env::temp_dir().join(format!("berth-child-exec-{}", std::process::id())),
+        exec_root: exec_root.into(),
     })
     .unwrap();
     let mut f = std::fs::File::open(archive).unwrap();
@@ -282,6 +283,8 @@ fn killed_load_leaves_nothing() {
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child_load_helper", "--nocapture"])
         .env("BERTH_TEST_CHILD_ROOT", &data)
+        // Inside the test's directory: the killed child cannot clean up.
+        .env("BERTH_TEST_CHILD_EXEC", dir.path().join("child-exec"))
         .env("BERTH_TEST_CHILD_ARCHIVE", &archive)
         .spawn()
         .unwrap();
