@@ -5,7 +5,7 @@
 //! terminal and stream handling in `stream.rs`.
 
 use super::cp::CpArgs;
-use super::image::{confirm, filters_of, query_filters, short_id};
+use super::image::{deleted_lines, filters_of, prune, query_filters, short_id};
 use super::network::print_inspected;
 use super::run::{self, Attach, CreateArgs, RunArgs};
 use super::stream::{self, Output, RawMode, Session};
@@ -1430,26 +1430,15 @@ pub struct PruneArgs {
 
 pub async fn run_prune(app: &App, a: PruneArgs) -> Result<(), CliError> {
     let f = filters_of(&a.filter)?;
-    if !a.force && !confirm("WARNING! This will remove all stopped containers.") {
+    let warning = "WARNING! This will remove all stopped containers.";
+    let Some(r) = prune::<PruneReport>(app, "/containers/prune", &f, a.force, warning).await?
+    else {
         return Ok(());
-    }
-    let r: PruneReport = app
-        .client
-        .send_json(
-            Method::POST,
-            "/containers/prune",
-            &query_filters(&f),
-            None::<&()>,
-        )
-        .await?;
+    };
     let mut s = String::new();
     let deleted = r.containers_deleted.unwrap_or_default();
     if !deleted.is_empty() {
-        s.push_str("Deleted Containers:\n");
-        for id in &deleted {
-            s.push_str(id);
-            s.push('\n');
-        }
+        s.push_str(&deleted_lines("Deleted Containers:", &deleted));
         s.push('\n');
     }
     s.push_str(&format!(

@@ -484,6 +484,38 @@ pub(crate) fn confirm(question: &str) -> bool {
     matches!(line.trim().to_lowercase().as_str(), "y" | "yes")
 }
 
+/// `docker <object> prune`: asks unless `force`, then POSTs `path` with
+/// the filters. `None` when the user said no.
+pub(crate) async fn prune<R: serde::de::DeserializeOwned>(
+    app: &App,
+    path: &str,
+    f: &Filters,
+    force: bool,
+    warning: &str,
+) -> Result<Option<R>, CliError> {
+    if !force && !confirm(warning) {
+        return Ok(None);
+    }
+    let r = app
+        .client
+        .send_json(Method::POST, path, &query_filters(f), None::<&()>)
+        .await?;
+    Ok(Some(r))
+}
+
+/// A prune's listing: the title, then one line per deleted object.
+pub(crate) fn deleted_lines<'a>(
+    title: &str,
+    items: impl IntoIterator<Item = &'a String>,
+) -> String {
+    let mut s = format!("{title}\n");
+    for it in items {
+        s.push_str(it);
+        s.push('\n');
+    }
+    s
+}
+
 pub async fn run_prune(app: &App, a: PruneArgs) -> Result<(), CliError> {
     let mut f = filters_of(&a.filter)?;
     f.add("dangling", if a.all { "false" } else { "true" });
@@ -492,18 +524,9 @@ pub async fn run_prune(app: &App, a: PruneArgs) -> Result<(), CliError> {
     } else {
         "WARNING! This will remove all dangling images."
     };
-    if !a.force && !confirm(warning) {
+    let Some(r) = prune::<PruneReport>(app, "/images/prune", &f, a.force, warning).await? else {
         return Ok(());
-    }
-    let r: PruneReport = app
-        .client
-        .send_json(
-            Method::POST,
-            "/images/prune",
-            &query_filters(&f),
-            None::<&()>,
-        )
-        .await?;
+    };
     let mut s = String::new();
     if let Some(items) = r.images_deleted.filter(|d| !d.is_empty()) {
         s.push_str("Deleted Images:\n");

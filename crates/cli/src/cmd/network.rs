@@ -1,6 +1,6 @@
 //! Network commands: create, ls, inspect, rm, prune, connect, disconnect.
 
-use super::image::{confirm, filters_of, query_filters};
+use super::image::{deleted_lines, filters_of, prune, query_filters};
 use crate::format::json::indent;
 use crate::format::template::Template;
 use crate::format::{row, RowFormat};
@@ -380,29 +380,14 @@ pub struct PruneArgs {
 
 pub async fn run_prune(app: &App, a: PruneArgs) -> Result<(), CliError> {
     let f = filters_of(&a.filter)?;
-    if !a.force
-        && !confirm(
-            "WARNING! This will remove all custom networks not used by at least one container.",
-        )
-    {
+    let warning =
+        "WARNING! This will remove all custom networks not used by at least one container.";
+    let Some(r) = prune::<NetworkPruneReport>(app, "/networks/prune", &f, a.force, warning).await?
+    else {
         return Ok(());
-    }
-    let r: NetworkPruneReport = app
-        .client
-        .send_json(
-            Method::POST,
-            "/networks/prune",
-            &query_filters(&f),
-            None::<&()>,
-        )
-        .await?;
+    };
     if let Some(names) = r.networks_deleted.filter(|d| !d.is_empty()) {
-        let mut s = String::from("Deleted Networks:\n");
-        for n in names {
-            s.push_str(&n);
-            s.push('\n');
-        }
-        app.print(&s)?;
+        app.print(&deleted_lines("Deleted Networks:", &names))?;
     }
     Ok(())
 }

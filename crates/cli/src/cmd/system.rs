@@ -567,15 +567,7 @@ pub async fn run_prune(app: &App, a: PruneArgs) -> Result<(), CliError> {
     if !a.force && !super::image::confirm(&warning) {
         return Ok(());
     }
-    let base = Filters::from_args(a.filter.iter().map(String::as_str))
-        .map_err(|e| CliError::new(e.to_string()))?;
-    let q = |f: &Filters| -> Vec<(&'static str, String)> {
-        if f.is_empty() {
-            vec![]
-        } else {
-            vec![("filters", f.to_json())]
-        }
-    };
+    let base = super::image::filters_of(&a.filter)?;
     let mut images = base.clone();
     images.add("dangling", if a.all { "false" } else { "true" });
     let mut steps: Vec<(&str, Filters, &str, &str)> = vec![
@@ -616,7 +608,12 @@ pub async fn run_prune(app: &App, a: PruneArgs) -> Result<(), CliError> {
     for (path, f, key, title) in steps {
         let r: Value = app
             .client
-            .send_json(Method::POST, path, &q(&f), None::<&()>)
+            .send_json(
+                Method::POST,
+                path,
+                &super::image::query_filters(&f),
+                None::<&()>,
+            )
             .await?;
         reclaimed += r.get("SpaceReclaimed").and_then(Value::as_u64).unwrap_or(0);
         let items = r

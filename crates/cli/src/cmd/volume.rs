@@ -1,6 +1,6 @@
 //! Volume commands: create, ls, inspect, rm, prune.
 
-use super::image::{confirm, filters_of, query_filters};
+use super::image::{deleted_lines, filters_of, prune, query_filters};
 use super::network::{inspect_each, key_values, remove_each};
 use crate::format::units::human_size;
 use crate::format::{row, RowFormat};
@@ -193,25 +193,13 @@ pub async fn run_prune(app: &App, a: PruneArgs) -> Result<(), CliError> {
     } else {
         "WARNING! This will remove anonymous local volumes not used by at least one container."
     };
-    if !a.force && !confirm(warning) {
+    let Some(r) = prune::<VolumePruneReport>(app, "/volumes/prune", &f, a.force, warning).await?
+    else {
         return Ok(());
-    }
-    let r: VolumePruneReport = app
-        .client
-        .send_json(
-            Method::POST,
-            "/volumes/prune",
-            &query_filters(&f),
-            None::<&()>,
-        )
-        .await?;
+    };
     let mut s = String::new();
     if let Some(names) = r.volumes_deleted.filter(|d| !d.is_empty()) {
-        s.push_str("Deleted Volumes:\n");
-        for n in names {
-            s.push_str(&n);
-            s.push('\n');
-        }
+        s.push_str(&deleted_lines("Deleted Volumes:", &names));
         s.push('\n');
     }
     s.push_str(&format!(
