@@ -428,6 +428,49 @@ fn containers_survive_the_engine() {
     );
 }
 
+/// A removal is committed by renaming the container's directory; a crash
+/// right after (simulated: the rename done with no engine running) leaves
+/// the rest to the next start, which must finish it.
+#[test]
+fn a_removal_cut_short_is_finished_at_the_next_start() {
+    let Some((env, engine, c)) = Env::ready() else {
+        return;
+    };
+    let id = c
+        .create(Some("cut"), &json!({"Image": "busybox", "Cmd": ["true"]}))
+        .unwrap()
+        .id;
+    let w = c.wait_for(&id, WaitCondition::NextExit).unwrap();
+    c.start(&id).unwrap();
+    assert_eq!(w.wait().status_code, 0);
+    drop((c, engine));
+    let data = env.dir.path().join("data");
+    let upper = data.join("snapshots/overlay/rw").join(&id);
+    assert!(upper.is_dir());
+    let tomb = data.join("containers").join(format!(".removed-{id}"));
+    std::fs::rename(data.join("containers").join(&id), &tomb).unwrap();
+
+    let (_engine, c) = env.open();
+    assert_eq!(
+        c.inspect(&id).unwrap_err().kind(),
+        berth_base::ErrorKind::NotFound
+    );
+    assert!(!tomb.exists() && !upper.exists());
+    // The name is free again, and a plain removal leaves nothing either.
+    let again = c
+        .create(Some("cut"), &json!({"Image": "busybox"}))
+        .unwrap()
+        .id;
+    c.remove("cut", false, false).unwrap();
+    let left: Vec<_> = std::fs::read_dir(data.join("containers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(!data.join("snapshots/overlay/rw").join(again).exists());
+}
+
 /// Polls `f` on the container's inspect until it holds (10 s at most).
 fn inspect_until(
     c: &Containers,

@@ -337,6 +337,58 @@ impl Inner {
         self.shims.join(id)
     }
 
+    /// Where a container's directory goes when it is removed, until the
+    /// rest of it (snapshot, network plan, volumes) is gone too. The name
+    /// keeps whether the anonymous volumes go along; ids are hex, so it
+    /// never clashes with a container's.
+    fn tomb(&self, id: &str, volumes: bool) -> PathBuf {
+        let prefix = if volumes { TOMB_VOLUMES } else { TOMB };
+        self.root.join(format!("{prefix}{id}"))
+    }
+
+    /// Everything of a removed container but its record: its writable
+    /// layer, shim directory, network plan and volume references, then the
+    /// directory that marked it removed. With `stop`, its network and
+    /// volume mounts first, which an `--rm` container's exit leaves to
+    /// this (see [`Containers::finish`]).
+    fn bury(&self, id: &str, rw_key: &str, volumes: bool, tomb: &Path, stop: bool) -> Result<()> {
+        if stop {
+            self.netvol.stop(id);
+        }
+        match self.store.snapshots.remove(rw_key) {
+            Ok(()) => {}
+            Err(e) if e.kind() == berth_base::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        let _ = std::fs::remove_dir_all(self.shim_dir(id));
+        self.netvol.remove(id, volumes)?;
+        remove_container_dir(tomb)
+    }
+
+    /// Finish the removals a crash of berthd interrupted.
+    fn bury_leftovers(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        for ent in entries.flatten() {
+            let name = ent.file_name().to_string_lossy().into_owned();
+            let (id, volumes) = if let Some(id) = name.strip_prefix(TOMB_VOLUMES) {
+                (id, true)
+            } else if let Some(id) = name.strip_prefix(TOMB) {
+                (id, false)
+            } else {
+                continue;
+            };
+            let rw_key = std::fs::read(ent.path().join("container.json"))
+                .ok()
+                .and_then(|d| serde_json::from_slice::<Record>(&d).ok())
+                .map_or_else(|| id.to_owned(), |r| r.rw_key);
+            if let Err(e) = self.bury(id, &rw_key, volumes, &ent.path(), true) {
+                tracing::warn!("finish the removal of container {id}: {e}");
+            }
+        }
+    }
+
     fn client(&self, id: &str) -> Client {
         Client::new(berth_shim_proto::socket_path(&self.shim_dir(id)))
     }
@@ -502,6 +554,9 @@ impl Containers {
             let entries = std::fs::read_dir(&root)
                 .map_err(|e| Error::io(format!("read {}", root.display()), e))?;
             for ent in entries.flatten() {
+                if ent.file_name().to_string_lossy().starts_with('.') {
+                    continue;
+                }
                 let p = ent.path().join("container.json");
                 let Ok(data) = std::fs::read(&p) else {
                     continue;
@@ -530,6 +585,7 @@ impl Containers {
             }
         }
         let me = Self { inner };
+        me.inner.bury_leftovers();
         for id in running {
             me.recover(&id);
         }
@@ -570,14 +626,17 @@ impl Containers {
     fn finish(&self, id: &str, exit: Option<ExitFile>) {
         let inner = &self.inner;
         let exit = exit.or_else(|| inner.read_exit_file(id));
+        let auto_remove = inner.record(id).is_ok_and(|r| r.host().auto_remove);
         // Before the state says "exited": a start right after must find a
-        // clean directory for its new shim.
-        let _ = std::fs::remove_dir_all(inner.shim_dir(id));
-        inner.netvol.stop(id);
+        // clean directory for its new shim. An `--rm` container never
+        // starts again: its removal does this after `docker run` is told.
+        if !auto_remove {
+            let _ = std::fs::remove_dir_all(inner.shim_dir(id));
+            inner.netvol.stop(id);
+        }
         // An `--rm` container's exit is not written: its record goes next,
         // and if berthd dies first, the record still says running, so the
         // next start finds the exit file and removes the container.
-        let auto_remove = inner.record(id).is_ok_and(|r| r.host().auto_remove);
         let Some(rec) = inner.change(id, !auto_remove, |e| {
             let s = &mut e.rec.state;
             match &exit {
@@ -1338,18 +1397,18 @@ impl Containers {
                 None => return Err(Error::NoSuchContainer(name.to_owned())),
             }
         }
-        match inner.store.snapshots.remove(&rec.rw_key) {
-            Ok(()) => {}
-            Err(e) if e.kind() == berth_base::ErrorKind::NotFound => {}
-            Err(e) => {
+        // The commit point: a renamed directory is no container to the next
+        // start of berthd, which finishes the cleanup below if a crash cut
+        // it short. Waiters (`docker run --rm`) are answered from here on,
+        // not after the cleanup.
+        let tomb = inner.tomb(&rec.id, volumes);
+        let dir = inner.dir(&rec.id);
+        if let Err(e) = std::fs::rename(&dir, &tomb) {
+            if e.kind() != std::io::ErrorKind::NotFound {
                 inner.update(&rec.id, |e| e.rec.state.status = "dead".into());
-                return Err(e.into());
+                return Err(Error::io(format!("remove {}", dir.display()), e));
             }
         }
-        let _ = std::fs::remove_dir_all(inner.shim_dir(&rec.id));
-        inner.netvol.remove(&rec.id, volumes)?;
-        let dir = inner.dir(&rec.id);
-        remove_container_dir(&dir)?;
         {
             let mut t = inner.lock();
             t.by_id.remove(&rec.id);
@@ -1364,6 +1423,13 @@ impl Containers {
             }
         }
         inner.changed.notify_all();
+        let stop = rec.host().auto_remove;
+        if let Err(e) = inner.bury(&rec.id, &rec.rw_key, volumes, &tomb, stop) {
+            tracing::warn!(
+                "remove container {}: {e} (retried at the next start)",
+                rec.id
+            );
+        }
         inner.publish(&rec, "destroy", &[]);
         Ok(())
     }
@@ -1558,6 +1624,10 @@ impl Waiter {
 /// (the monitor saving the exit, the shim's exit file) may add a file
 /// while the tree is being emptied, and `remove_dir_all` then fails with
 /// "Directory not empty": try again, the writer is done by then.
+/// Prefixes of a removed container's directory (see [`Inner::tomb`]).
+const TOMB: &str = ".removed-";
+const TOMB_VOLUMES: &str = ".removed-v-";
+
 fn remove_container_dir(dir: &Path) -> Result<()> {
     let mut tries = 0;
     loop {
