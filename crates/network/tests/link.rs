@@ -191,3 +191,69 @@ fn named_namespaces_made_by_berth() {
     }
     assert!(!link_exists(&host));
 }
+
+#[test]
+fn pooled_namespaces_are_fresh_and_never_left_behind() {
+    if !can_run() {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let ns = dir.path().join("ns");
+    // What a killed daemon left: a bound namespace under the pool's name.
+    let leftover = ns.join(".pool-1-0");
+    berth_network::netns::create(&leftover).unwrap();
+    let pool = berth_network::netns::Pool::new(&ns);
+    assert!(!leftover.exists(), "a previous run's namespace stays");
+    let (a, b) = (ns.join(unique("pa")), ns.join(unique("pb")));
+    struct Remove(Vec<std::path::PathBuf>);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                let _ = berth_network::netns::remove(p);
+            }
+        }
+    }
+    let _guard = Remove(vec![a.clone(), b.clone()]);
+    pool.create(&a).unwrap();
+    // The second comes from the pool once the refill is done.
+    let pooled = || {
+        std::fs::read_dir(&ns)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".pool-"))
+            .count()
+    };
+    let t0 = std::time::Instant::now();
+    while pooled() == 0 {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(5),
+            "never refilled"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    pool.create(&b).unwrap();
+    for p in [&a, &b] {
+        assert!(berth_network::netns::is_bound(p));
+        let f = open_netns(p).unwrap();
+        let links = Netlink::open_in(&f).unwrap().links().unwrap();
+        assert!(
+            links.iter().any(|l| l.name == "lo" && l.up),
+            "lo down in {p:?}"
+        );
+    }
+    let ino = |p: &std::path::Path| std::fs::metadata(p).unwrap().ino();
+    assert_ne!(ino(&a), ino(&b), "two containers got one namespace");
+    drop(pool);
+    // Dropped: no pooled namespace stays mounted (a refill under way ends
+    // by removing what it made).
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let t0 = std::time::Instant::now();
+    while pooled() > 0 {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(5),
+            "pool left behind"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

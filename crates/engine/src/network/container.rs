@@ -513,7 +513,7 @@ impl Networks {
         if ns.exists() {
             berth_network::netns::remove(&ns)?;
         }
-        berth_network::netns::create(&ns)?;
+        self.netns_pool.create(&ns)?;
         start.netns = Some(ns.clone());
         let extra = |gw: Option<IpAddr>| -> Vec<(String, IpAddr)> {
             plan.extra_hosts

@@ -134,6 +134,8 @@ pub struct Networks {
     events: Arc<Events>,
     /// `<exec-root>/netns`: one bound namespace per started container.
     netns_dir: PathBuf,
+    /// Namespaces made ahead of the starts that take them.
+    netns_pool: berth_network::netns::Pool,
     /// `<data-root>/network/containers`: each container's network plan.
     plans_dir: PathBuf,
     /// `<data-root>/containers`: where /etc/hosts and friends are written.
@@ -197,6 +199,7 @@ impl Networks {
             events,
             host_id: sha256_hex(format!("host\0{seed}").as_bytes()),
             none_id: sha256_hex(format!("none\0{seed}").as_bytes()),
+            netns_pool: berth_network::netns::Pool::new(&netns_dir),
             netns_dir,
             plans_dir,
             containers_dir: config.data_root.join("containers"),
