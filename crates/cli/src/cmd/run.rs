@@ -908,23 +908,6 @@ pub async fn attach_and_start(app: &App, id: &str, a: Attach) -> Result<i64, Cli
     if !a.detach_keys.is_empty() {
         q.push(("detachKeys", a.detach_keys.clone()));
     }
-    let (_, io) = app
-        .client
-        .upgrade(
-            Method::POST,
-            &format!("/containers/{id}/attach"),
-            &q,
-            ReqBody::Empty,
-            &[],
-        )
-        .await
-        .map_err(|e| {
-            if a.start {
-                refused(e)
-            } else {
-                CliError::from(e)
-            }
-        })?;
     let condition = if a.auto_remove {
         "removed"
     } else if a.start {
@@ -932,7 +915,21 @@ pub async fn attach_and_start(app: &App, id: &str, a: Attach) -> Result<i64, Cli
     } else {
         "not-running"
     };
-    let waiter = wait_before_start(app, id, condition).await?;
+    let attach_path = format!("/containers/{id}/attach");
+    // Both before the start, in parallel: neither needs the other.
+    let (attached, waiter) = tokio::join!(
+        app.client
+            .upgrade(Method::POST, &attach_path, &q, ReqBody::Empty, &[]),
+        wait_before_start(app, id, condition)
+    );
+    let (_, io) = attached.map_err(|e| {
+        if a.start {
+            refused(e)
+        } else {
+            CliError::from(e)
+        }
+    })?;
+    let waiter = waiter?;
     let _proxy =
         (a.sig_proxy && !a.tty).then(|| AbortOnDrop(stream::proxy_signals(app, id.to_owned())));
     // Raw mode before start so that the first keys typed are not echoed.
