@@ -136,8 +136,9 @@ pub struct ShimConfig {
     /// Initial terminal size (height, width) for a tty.
     #[serde(default)]
     pub console_size: Option<(u16, u16)>,
-    /// Start the process only once this many clients attached (as
-    /// `docker run` attaches before it starts), or after a few seconds.
+    /// Leave the process's output unread until this many clients
+    /// attached (as `docker run` attaches before it starts), or a few
+    /// seconds passed, so they see all of it; the process starts at once.
     #[serde(default)]
     pub await_attach: u32,
 }

@@ -98,8 +98,10 @@ struct Envelope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// Created, its process waiting for the attaches asked for
-    /// (`ShimConfig::await_attach`) before it starts.
+    /// Created, its process not started yet. Only shims of earlier
+    /// versions say so (they held the process back for the attaches of
+    /// `ShimConfig::await_attach`, which now hold its output); kept so
+    /// an engine can read the state of such a shim still running.
     Created,
     Running,
     Paused,

@@ -28,6 +28,13 @@ pub(crate) struct Proc {
     pub master: Option<OwnedFd>,
     /// Exit code (Docker's: 128 + signal when killed) and when it exited.
     pub exited: Option<(i32, Instant)>,
+    /// Output is left unread in the kernel's pipe or pty buffers, which
+    /// keep it (a chatty process blocks when they fill), until
+    /// [`Proc::release_output`].
+    pub held: bool,
+    /// When held output was released: the drain grace does not start
+    /// before, so what a process wrote before it exited is all read.
+    released: Option<Instant>,
 }
 
 /// The ends a process is being created with.
@@ -109,6 +116,8 @@ impl PendingIo {
             outs: self.outs,
             master: None,
             exited: None,
+            held: false,
+            released: None,
         };
         let master = match (master, self.console) {
             (Some(m), _) => Some(m),
@@ -149,12 +158,22 @@ pub(crate) fn resize(master: impl AsFd, height: u16, width: u16) -> io::Result<(
 }
 
 impl Proc {
+    /// Read the output from now on.
+    pub(crate) fn release_output(&mut self, now: Instant) {
+        self.held = false;
+        self.released = Some(now);
+    }
+
+    /// When to stop reading the output of an exited process.
+    pub(crate) fn drain_deadline(&self) -> Option<Instant> {
+        let (_, at) = self.exited.filter(|_| !self.held)?;
+        Some(self.released.map_or(at, |r| r.max(at)) + DRAIN_GRACE)
+    }
+
     /// Exited, and its output has ended (or the grace time passed).
     pub(crate) fn done(&self, now: Instant) -> bool {
-        match self.exited {
-            Some((_, at)) => self.outs.iter().all(Option::is_none) || now >= at + DRAIN_GRACE,
-            None => false,
-        }
+        self.drain_deadline()
+            .is_some_and(|d| self.outs.iter().all(Option::is_none) || now >= d)
     }
 
     /// Queue bytes for stdin (dropped if nobody reads them for too long).

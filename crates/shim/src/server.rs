@@ -37,7 +37,7 @@ const MAX_UNCLAIMED: usize = 16;
 /// Exits of ended execs kept for `ExecState`; the oldest go first past
 /// this (healthchecks add one per check for as long as the container runs).
 const MAX_EXEC_DONE: usize = 1024;
-/// How long a created container waits for its awaited attaches.
+/// How long the init's output is held for its awaited attaches.
 const ATTACH_WAIT: Duration = Duration::from_secs(10);
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
@@ -143,7 +143,7 @@ pub(crate) struct Shim {
     buf: Vec<u8>,
     /// (device, inode) of our socket file.
     sock_id: Option<(u64, u64)>,
-    /// Attaches still awaited before the first run starts.
+    /// Attaches still awaited before the first run's output is read.
     attaches_awaited: u32,
     attach_deadline: Option<Instant>,
 }
@@ -243,39 +243,31 @@ impl Shim {
         // A child may have exited while SIGCHLD was unblocked.
         self.reap();
         let (pid, master) = created?;
-        let proc = match pending.finish(pid, master, self.cfg.open_stdin, self.cfg.console_size) {
-            Ok(mut proc) => {
-                proc.exited = self.claim(proc.pid);
-                proc
-            }
+        let mut proc = match pending.finish(pid, master, self.cfg.open_stdin, self.cfg.console_size)
+        {
+            Ok(proc) => proc,
             Err(e) => {
                 let _ = self.rt.delete(&self.cfg.id);
                 return Err(e);
             }
         };
-        self.init = Some(proc);
-        self.status = Status::Created;
+        proc.exited = self.claim(proc.pid);
+        // The process starts at once, not after the round trip of the
+        // attaches `docker run` sends: its output waits for them in the
+        // kernel's buffers instead, so they still see all of it.
+        proc.held = self.attaches_awaited > 0;
+        if proc.held {
+            self.attach_deadline = Some(Instant::now() + ATTACH_WAIT);
+        }
         // What creating the container allocated (the spec, parsed more
         // than once) is garbage now: one shim runs per container, so its
         // private memory counts.
         berth_sys::process::release_free_memory();
-        if self.attaches_awaited > 0 {
-            self.attach_deadline = Some(Instant::now() + ATTACH_WAIT);
-            self.save_state();
-            return Ok(());
-        }
-        self.start_process()
-    }
-
-    /// Let the created container's process run.
-    fn start_process(&mut self) -> Result<(), Error> {
-        self.attach_deadline = None;
-        self.attaches_awaited = 0;
         if let Err(e) = self.rt.start(&self.cfg.id) {
-            self.init = None;
             let _ = self.rt.delete(&self.cfg.id);
             return Err(e.into());
         }
+        self.init = Some(proc);
         self.status = Status::Running;
         self.started_at = time::now();
         self.run_started = Instant::now();
@@ -283,18 +275,13 @@ impl Shim {
         Ok(())
     }
 
-    /// Start after the attaches came (or did not come in time).
-    fn start_awaited(&mut self) {
-        if let Err(e) = self.start_process() {
-            eprintln!("berth-shim: start: {e}");
-            self.record_exit(ExitStatus {
-                code: 127,
-                finished_at: time::now(),
-                oom_killed: false,
-                error: Some(e.to_string()),
-            });
-            self.close_attached(Target::Init);
-            self.stop_for_good();
+    /// The awaited attaches came (or did not in time): read the init's
+    /// output.
+    fn release_output(&mut self) {
+        self.attach_deadline = None;
+        self.attaches_awaited = 0;
+        if let Some(p) = self.init.as_mut() {
+            p.release_output(Instant::now());
         }
     }
 
@@ -332,7 +319,8 @@ impl Shim {
                         .filter_map(|(i, e)| e.as_ref().map(|e| (Target::Exec(i), &e.proc))),
                 );
                 for (t, p) in procs {
-                    for (s, out) in p.outs.iter().enumerate() {
+                    // Held output is not polled: it stays in the kernel.
+                    for (s, out) in p.outs.iter().enumerate().filter(|_| !p.held) {
                         if let Some(f) = out {
                             fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
                             tokens.push(Token::Out(t, s));
@@ -417,7 +405,7 @@ impl Shim {
             .iter()
             .chain(self.execs.iter().flatten().map(|e| &e.proc));
         for p in procs {
-            consider(p.exited.map(|(_, at)| at + crate::proc::DRAIN_GRACE));
+            consider(p.drain_deadline());
         }
         match next {
             None => PollTimeout::NONE,
@@ -758,8 +746,10 @@ impl Shim {
                 stdout,
                 stderr,
             } => {
-                let created = self.status == Status::Created;
-                if self.running_pid().is_none() && !created {
+                // An awaited attach is served even after the process
+                // exited: its output is held for it.
+                let awaited = self.attaches_awaited > 0;
+                if self.running_pid().is_none() && !awaited {
                     let r = self.not_running();
                     return self.reply(i, r);
                 }
@@ -773,13 +763,10 @@ impl Shim {
                         stderr,
                     };
                 }
-                if created {
-                    self.attaches_awaited = self.attaches_awaited.saturating_sub(1);
+                if awaited {
+                    self.attaches_awaited -= 1;
                     if self.attaches_awaited == 0 {
-                        if let Some(c) = self.conn(i) {
-                            c.flush();
-                        }
-                        self.start_awaited();
+                        self.release_output();
                     }
                 }
             }
@@ -1005,7 +992,7 @@ impl Shim {
 
     fn on_timers(&mut self, now: Instant) {
         if self.attach_deadline.is_some_and(|d| now >= d) {
-            self.start_awaited();
+            self.release_output();
         }
         if self.stop_deadline.is_some_and(|d| now >= d) {
             self.stop_deadline = None;

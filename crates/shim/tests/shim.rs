@@ -61,6 +61,7 @@ both!(
     on_failure_restarts_up_to_the_limit,
     shim_outlives_its_caller,
     an_awaited_attach_sees_the_first_output,
+    a_late_awaited_attach_gets_all_output_of_an_exited_process,
     an_oom_kill_is_recorded,
 );
 
@@ -72,7 +73,7 @@ impl Fixture {
         let bin = bundle.join("rootfs/bin");
         std::fs::create_dir_all(&bin).expect("mkdir rootfs");
         std::fs::copy(BUSYBOX, bin.join("busybox")).expect("copy busybox");
-        for app in ["sh", "echo", "cat", "sleep", "stty", "true"] {
+        for app in ["sh", "echo", "cat", "sleep", "stty", "true", "seq"] {
             std::os::unix::fs::symlink("busybox", bin.join(app)).expect("symlink");
         }
         let out = Command::new(RUNC)
@@ -171,6 +172,19 @@ impl Fixture {
             .map(|l| decode_entry(l).expect("log entry"))
             .map(|e| (e.stream, e.log))
             .collect()
+    }
+
+    /// Attach to stdout and stderr as `docker run` does; all they carry.
+    fn attached_output(&self) -> (Vec<u8>, Vec<u8>) {
+        let (_, stream) = self
+            .client()
+            .stream(&Request::Attach {
+                stdin: false,
+                stdout: true,
+                stderr: true,
+            })
+            .expect("attach");
+        stream.collect().expect("output")
     }
 
     /// Wait for the shim to exit (its socket disappears).
@@ -430,19 +444,49 @@ fn an_awaited_attach_sees_the_first_output(rt: Rt) {
     let mut cfg = f.config();
     cfg.await_attach = 1;
     let answer = f.start(&cfg);
-    assert_eq!(answer.state.expect("state").status, Status::Created);
-    let (_, stream) = f
-        .client()
-        .stream(&Request::Attach {
-            stdin: false,
-            stdout: true,
-            stderr: true,
-        })
-        .expect("attach");
-    let (out, _) = stream.collect().expect("output");
+    assert_eq!(answer.state.expect("state").status, Status::Running);
+    let (out, _) = f.attached_output();
     assert_eq!(out, b"first\n");
     assert_eq!(f.exit_file().exit.code, 0);
     f.wait_shim_gone();
+}
+
+/// The process runs before the awaited attach comes, and exits; its
+/// output waits for the attach, however late (past the drain grace too).
+fn a_late_awaited_attach_gets_all_output_of_an_exited_process(rt: Rt) {
+    if !prerequisites() {
+        return;
+    }
+    // Less than a pipe holds, so the process does not block on it.
+    let f = Fixture::new(
+        "late",
+        &["sh", "-c", "seq 1 2000; echo oops >&2; exit 3"],
+        false,
+        rt,
+    );
+    let mut cfg = f.config();
+    cfg.await_attach = 1;
+    let state = f.start(&cfg).state.expect("state");
+    assert_eq!(state.status, Status::Running);
+    // The shim reaps its child: the pid goes once the process exited.
+    let proc_dir = PathBuf::from(format!("/proc/{}", state.pid));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proc_dir.exists() {
+        assert!(Instant::now() < deadline, "the process did not run");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        !f.dir.path().join("exit.json").exists(),
+        "the run ended before its output was read"
+    );
+    let (out, err) = f.attached_output();
+    let want: String = (1..=2000).map(|n| format!("{n}\n")).collect();
+    assert_eq!(String::from_utf8_lossy(&out), want);
+    assert_eq!(err, b"oops\n");
+    assert_eq!(f.exit_file().exit.code, 3);
+    f.wait_shim_gone();
+    assert_eq!(f.logs().len(), 2001);
 }
 
 fn an_oom_kill_is_recorded(rt: Rt) {
