@@ -128,6 +128,10 @@ pub struct ShimConfig {
     /// off for `--rm` containers, whose records go with them.
     #[serde(default = "yes")]
     pub durable_exit: bool,
+    /// An `--rm` container: the engine removes it once it stopped for
+    /// good, and nothing starts it again.
+    #[serde(default)]
+    pub auto_remove: bool,
     #[serde(default)]
     pub restart: RestartPolicy,
     /// Restarts done before this shim started (carried across daemon runs).

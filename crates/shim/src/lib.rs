@@ -224,7 +224,12 @@ fn setup(dir: &Path) -> Result<server::Shim, Error> {
     };
     let rt = match &cfg.runtime {
         berth_shim_proto::RuntimeKind::External { path, root } => runtime::Runtime::External(
-            runtime::External::new(path.clone(), root.clone(), dir.join("runtime.log")),
+            runtime::External::new(path.clone(), root.clone(), &dir.join("runtime.log")).map_err(
+                |source| Error::Io {
+                    what: "open the runtime log",
+                    source,
+                },
+            )?,
         ),
         berth_shim_proto::RuntimeKind::Builtin { root } => {
             runtime::Runtime::Builtin(berth_runtime::Runtime::new(root))

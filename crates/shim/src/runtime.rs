@@ -59,7 +59,9 @@ fn stdio(fd: Option<OwnedFd>) -> Stdio {
 pub(crate) struct External {
     path: PathBuf,
     root: PathBuf,
+    /// The runtime's log, named through `log_file` (see [`External::new`]).
     log: PathBuf,
+    log_file: File,
 }
 
 /// A listening socket the runtime connects to, to hand over a pty master.
@@ -168,8 +170,33 @@ pub(crate) fn read_pid(path: &Path) -> Result<i32, Error> {
 }
 
 impl External {
-    pub(crate) fn new(path: PathBuf, root: PathBuf, log: PathBuf) -> Self {
-        Self { path, root, log }
+    /// Open the runtime's log at `log`. The runtime is given the name
+    /// `/proc/<shim>/fd/<n>` of the open file: it still works after the
+    /// engine removed the shim's directory, as it may remove an `--rm`
+    /// container's while the shim deletes the runtime's state.
+    pub(crate) fn new(path: PathBuf, root: PathBuf, log: &Path) -> io::Result<Self> {
+        use std::os::fd::AsRawFd;
+        let log_file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(log)?;
+        let log = PathBuf::from(format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            log_file.as_raw_fd()
+        ));
+        Ok(Self {
+            path,
+            root,
+            log,
+            log_file,
+        })
+    }
+
+    /// Empty the log, so the errors in it belong to the next call.
+    fn clear_log(&self) {
+        let _ = self.log_file.set_len(0);
     }
 
     fn cmd(&self) -> Command {
@@ -207,8 +234,7 @@ impl External {
     }
 
     fn run(&self, action: &'static str, mut c: Command) -> Result<(), Error> {
-        // Start each call with an empty log so errors belong to this call.
-        let _ = fs::remove_file(&self.log);
+        self.clear_log();
         let out = c
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -235,7 +261,7 @@ impl External {
         mut c: Command,
         io: ChildStdio,
     ) -> Result<(), Error> {
-        let _ = fs::remove_file(&self.log);
+        self.clear_log();
         c.stdin(stdio(io.stdin))
             .stdout(stdio(io.stdout))
             .stderr(stdio(io.stderr));

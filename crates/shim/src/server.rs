@@ -1062,16 +1062,27 @@ impl Shim {
             error: None,
         };
         self.record_exit(exit);
+        // The clients hear of the exit first (EOF ends `docker run`'s
+        // output), the runtime's state and cgroups go after.
+        self.close_attached(Target::Init);
+        let again =
+            self.cfg
+                .restart
+                .should_restart(code, self.restart_count, self.manually_stopped);
+        // An `--rm` container that stopped for good is not started again,
+        // so the engine may remove it during the delete: it touches
+        // neither the runtime's state nor the cgroups. Any other
+        // container could be started at once by a new shim for the same
+        // id, whose state and cgroups this delete must not take.
+        let early = !again && self.cfg.auto_remove;
+        if early {
+            self.stop_for_good();
+        }
         if let Err(e) = self.rt.delete(&self.cfg.id) {
             eprintln!("berth-shim: {e}");
         }
-        self.close_attached(Target::Init);
         let ran = now.saturating_duration_since(self.run_started);
-        if self
-            .cfg
-            .restart
-            .should_restart(code, self.restart_count, self.manually_stopped)
-        {
+        if again {
             if ran >= BACKOFF_RESET {
                 self.backoff = BACKOFF_START;
             }
@@ -1080,7 +1091,7 @@ impl Shim {
             self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
             self.save_state();
             self.answer_waiters();
-        } else {
+        } else if !early {
             self.stop_for_good();
         }
     }

@@ -62,6 +62,7 @@ both!(
     shim_outlives_its_caller,
     an_awaited_attach_sees_the_first_output,
     a_late_awaited_attach_gets_all_output_of_an_exited_process,
+    an_auto_remove_exit_is_cleaned_up_after_the_shim_dir_went,
     an_oom_kill_is_recorded,
 );
 
@@ -117,6 +118,7 @@ impl Fixture {
             }),
             exit_file: self.dir.path().join("exit.json"),
             durable_exit: true,
+            auto_remove: false,
             restart: RestartPolicy::No,
             restart_count: 0,
             console_size: None,
@@ -487,6 +489,42 @@ fn a_late_awaited_attach_gets_all_output_of_an_exited_process(rt: Rt) {
     assert_eq!(f.exit_file().exit.code, 3);
     f.wait_shim_gone();
     assert_eq!(f.logs().len(), 2001);
+}
+
+/// An `--rm` container's waiters hear of the exit before the runtime's
+/// state is deleted; the delete still works when the engine removes the
+/// shim's directory at once, as it does to remove the container.
+fn an_auto_remove_exit_is_cleaned_up_after_the_shim_dir_went(rt: Rt) {
+    if !prerequisites() {
+        return;
+    }
+    let f = Fixture::new("rm", &["sleep", "1000"], false, rt);
+    let mut cfg = f.config();
+    cfg.auto_remove = true;
+    cfg.durable_exit = false;
+    assert!(f.start(&cfg).error.is_none());
+    let state_dir = f.dir.path().join("runc").join(&f.id);
+    assert!(state_dir.exists(), "no runtime state at {state_dir:?}");
+    let c = f.client();
+    let waiter = std::thread::spawn(move || c.call(&Request::Wait).expect("wait"));
+    std::thread::sleep(Duration::from_millis(200));
+    let r = f
+        .client()
+        .call(&Request::Kill {
+            signal: 9,
+            all: false,
+        })
+        .expect("kill");
+    assert!(r.error.is_none(), "{r:?}");
+    let answer = waiter.join().expect("waiter");
+    std::fs::remove_dir_all(f.shim_dir()).expect("remove the shim directory");
+    assert_eq!(answer.exit.expect("exit").code, 137);
+    assert_eq!(answer.state.expect("state").status, Status::Stopped);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state_dir.exists() {
+        assert!(Instant::now() < deadline, "runtime state left behind");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn an_oom_kill_is_recorded(rt: Rt) {

@@ -1166,6 +1166,7 @@ impl Containers {
             log,
             exit_file: dir.join("exit.json"),
             durable_exit: !hc.auto_remove,
+            auto_remove: hc.auto_remove,
             restart: restart_policy(&hc)?,
             restart_count: rec.restart_count,
             console_size: hc
