@@ -25,6 +25,17 @@ pub struct RootfsMount {
     pub options: Vec<String>,
 }
 
+/// What the shim needs of the bundle's config.json, which is large: the
+/// engine that wrote it says, and the runtime alone parses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecSummary {
+    /// `root.path`: where the rootfs is mounted (relative to the bundle,
+    /// or absolute).
+    pub root: PathBuf,
+    /// `linux.cgroupsPath`, where the shim reads the OOM-kill counter.
+    pub cgroups_path: Option<String>,
+}
+
 /// Where and how to keep the json-file log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogConfig {
@@ -116,6 +127,9 @@ pub struct ShimConfig {
     /// rootfs is already in place.
     #[serde(default)]
     pub rootfs: Vec<RootfsMount>,
+    /// Of the bundle's spec; when absent, the shim reads config.json.
+    #[serde(default)]
+    pub spec: Option<SpecSummary>,
     pub tty: bool,
     /// Keep the container's stdin open for attach.
     pub open_stdin: bool,

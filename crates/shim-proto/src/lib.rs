@@ -18,7 +18,7 @@ mod client;
 mod config;
 
 pub use client::{connect, Client, Error, Stream};
-pub use config::{LogConfig, RestartPolicy, RootfsMount, RuntimeKind, ShimConfig};
+pub use config::{LogConfig, RestartPolicy, RootfsMount, RuntimeKind, ShimConfig, SpecSummary};
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -18,7 +18,9 @@ mod proc;
 mod runtime;
 mod server;
 
-use berth_shim_proto::{encode_response, ErrorCode, Response, ShimConfig, CONFIG_NAME};
+use berth_shim_proto::{
+    encode_response, ErrorCode, Response, ShimConfig, SpecSummary, CONFIG_NAME,
+};
 use nix::sys::signal::SigmaskHow;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::fs::{File, OpenOptions};
@@ -125,26 +127,36 @@ fn load_config(dir: &Path) -> Result<ShimConfig, Error> {
     })
 }
 
-/// Mount the container's root filesystem in a mount namespace of the shim's
-/// own: the mount disappears with the shim and never shows on the host.
-fn mount_rootfs(cfg: &ShimConfig) -> Result<(), Error> {
+/// What the shim needs of the bundle's spec: as the engine wrote it in
+/// the shim's config, else read from config.json.
+fn spec_summary(cfg: &ShimConfig) -> Result<SpecSummary, Error> {
+    if let Some(s) = &cfg.spec {
+        return Ok(s.clone());
+    }
+    let path = cfg.bundle.join("config.json");
+    let data = std::fs::read(&path).map_err(|source| Error::Config {
+        path: path.clone(),
+        source,
+    })?;
+    let spec: serde_json::Value =
+        serde_json::from_slice(&data).map_err(|e| Error::ConfigParse {
+            path,
+            msg: e.to_string(),
+        })?;
+    Ok(SpecSummary {
+        root: spec["root"]["path"].as_str().unwrap_or("rootfs").into(),
+        cgroups_path: spec["linux"]["cgroupsPath"].as_str().map(str::to_owned),
+    })
+}
+
+/// Mount the container's root filesystem at `root` (the spec's root path)
+/// in a mount namespace of the shim's own: the mount disappears with the
+/// shim and never shows on the host.
+fn mount_rootfs(cfg: &ShimConfig, root: &Path) -> Result<(), Error> {
     use nix::mount::{mount, MsFlags};
     if cfg.rootfs.is_empty() {
         return Ok(());
     }
-    let spec_path = cfg.bundle.join("config.json");
-    let spec: serde_json::Value = std::fs::read(&spec_path)
-        .map_err(|source| Error::Config {
-            path: spec_path.clone(),
-            source,
-        })
-        .and_then(|d| {
-            serde_json::from_slice(&d).map_err(|e| Error::ConfigParse {
-                path: spec_path.clone(),
-                msg: e.to_string(),
-            })
-        })?;
-    let root = spec["root"]["path"].as_str().unwrap_or("rootfs");
     let target = cfg.bundle.join(root);
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
         .map_err(sys("unshare mount namespace"))?;
@@ -197,7 +209,8 @@ fn setup(dir: &Path) -> Result<server::Shim, Error> {
     let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(sys("signalfd"))?;
     let cfg = load_config(dir)?;
-    mount_rootfs(&cfg)?;
+    let spec = spec_summary(&cfg)?;
+    mount_rootfs(&cfg, &spec.root)?;
     let sock = berth_shim_proto::socket_path(dir);
     let _ = std::fs::remove_file(&sock);
     // Bound by its relative name in the shim's directory (the working
@@ -235,7 +248,15 @@ fn setup(dir: &Path) -> Result<server::Shim, Error> {
             runtime::Runtime::Builtin(berth_runtime::Runtime::new(root))
         }
     };
-    let mut shim = server::Shim::new(cfg, dir.to_owned(), rt, listener, sigfd, log);
+    let mut shim = server::Shim::new(
+        cfg,
+        spec.cgroups_path,
+        dir.to_owned(),
+        rt,
+        listener,
+        sigfd,
+        log,
+    );
     if let Err(e) = shim.start_container() {
         let _ = std::fs::remove_file(&sock);
         return Err(e);

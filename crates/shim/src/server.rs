@@ -119,6 +119,8 @@ enum Token {
 
 pub(crate) struct Shim {
     cfg: ShimConfig,
+    /// The spec's `linux.cgroupsPath`.
+    cgroups_path: Option<String>,
     dir: PathBuf,
     rt: Runtime,
     listener: UnixListener,
@@ -159,6 +161,7 @@ fn status_code(ws: WaitStatus) -> Option<(i32, i32)> {
 impl Shim {
     pub(crate) fn new(
         cfg: ShimConfig,
+        cgroups_path: Option<String>,
         dir: PathBuf,
         rt: Runtime,
         listener: UnixListener,
@@ -171,6 +174,7 @@ impl Shim {
             attach_deadline: None,
             restart_count: cfg.restart_count,
             cfg,
+            cgroups_path,
             dir,
             rt,
             listener,
@@ -259,8 +263,8 @@ impl Shim {
         if proc.held {
             self.attach_deadline = Some(Instant::now() + ATTACH_WAIT);
         }
-        // What creating the container allocated (the spec, parsed more
-        // than once) is garbage now: one shim runs per container, so its
+        // What creating the container allocated (the parsed spec) is
+        // garbage now: one shim runs per container, so its
         // private memory counts.
         berth_sys::process::release_free_memory();
         if let Err(e) = self.rt.start(&self.cfg.id) {
@@ -1058,7 +1062,7 @@ impl Shim {
         let exit = ExitStatus {
             code,
             finished_at: time::now(),
-            oom_killed: crate::oom::killed(&self.cfg.bundle, &self.cfg.id),
+            oom_killed: crate::oom::killed(self.cgroups_path.as_deref(), &self.cfg.id),
             error: None,
         };
         self.record_exit(exit);

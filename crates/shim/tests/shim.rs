@@ -5,7 +5,8 @@
 use berth_base::testenv::{have_program, is_root, require};
 use berth_shim_proto::jsonlog::{decode_entry, Stream as LogStream};
 use berth_shim_proto::{
-    frame, Client, ExitFile, LogConfig, Request, RestartPolicy, RuntimeKind, ShimConfig, Status,
+    frame, Client, ExitFile, LogConfig, Request, RestartPolicy, RuntimeKind, ShimConfig,
+    SpecSummary, Status,
 };
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -108,6 +109,7 @@ impl Fixture {
                 },
             },
             rootfs: Vec::new(),
+            spec: None,
             tty: false,
             open_stdin: false,
             stdin_once: false,
@@ -545,10 +547,18 @@ fn an_oom_kill_is_recorded(rt: Rt) {
         serde_json::from_slice(&std::fs::read(&path).expect("read spec")).expect("spec json");
     // An absolute path, the same for both runtimes (runc's default is
     // relative to its caller's cgroup).
-    spec["linux"]["cgroupsPath"] = json!(format!("/berth/{}", f.id));
+    let cgroups_path = format!("/berth/{}", f.id);
+    spec["linux"]["cgroupsPath"] = json!(cgroups_path);
     spec["linux"]["resources"]["memory"] = json!({ "limit": 16 * 1024 * 1024 });
     std::fs::write(&path, serde_json::to_vec(&spec).expect("json")).expect("write spec");
-    assert!(f.start(&f.config()).error.is_none());
+    // The cgroup as the engine tells it (the other cases leave the shim
+    // to read config.json).
+    let mut cfg = f.config();
+    cfg.spec = Some(SpecSummary {
+        root: "rootfs".into(),
+        cgroups_path: Some(cgroups_path),
+    });
+    assert!(f.start(&cfg).error.is_none());
     let exit = f.exit_file();
     assert_eq!((exit.exit.code, exit.exit.oom_killed), (137, true));
     f.wait_shim_gone();

@@ -1160,6 +1160,12 @@ impl Containers {
                     options: m.options,
                 })
                 .collect(),
+            spec: spec["root"]["path"]
+                .as_str()
+                .map(|root| berth_shim_proto::SpecSummary {
+                    root: root.into(),
+                    cgroups_path: spec["linux"]["cgroupsPath"].as_str().map(str::to_owned),
+                }),
             tty: cfg.tty,
             open_stdin: cfg.open_stdin,
             stdin_once: cfg.stdin_once,
