@@ -159,6 +159,9 @@ impl Pool {
             .name("netns-pool".into())
             .stack_size(64 * 1024)
             .spawn(move || {
+                // A refill competing with the start that emptied the pool
+                // would slow it down by what the pool saves.
+                let _ = berth_sys::process::run_only_when_idle();
                 while !shared.closed.load(Ordering::Acquire) && shared.lock().len() < POOL_SIZE {
                     let n = shared.made.fetch_add(1, Ordering::Relaxed);
                     let path = shared

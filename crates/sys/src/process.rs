@@ -205,6 +205,18 @@ pub fn reset_signals() -> io::Result<()> {
     .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("sigprocmask: {e}")))
 }
 
+/// Moves the calling thread to `SCHED_IDLE`: it runs only on a CPU that
+/// nothing else wants, so background work done ahead of need (and the
+/// threads it starts, which inherit the policy) never delays the work
+/// that needs it now.
+pub fn run_only_when_idle() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param that outlives the call; pid 0
+    // is the calling thread.
+    let ret = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    check(ret as libc::c_long, "sched_setscheduler", &"SCHED_IDLE").map(drop)
+}
+
 /// Give the heap's free pages back to the kernel (glibc's `malloc_trim`).
 /// A long-lived process that allocated much while it started (parsing
 /// a spec, say) keeps that memory otherwise, dirty and private, for its
