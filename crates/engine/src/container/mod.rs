@@ -724,8 +724,18 @@ impl Containers {
                     }
                     self.follow_restart(id, &client);
                 }
-                _ => {
-                    self.finish(id, None);
+                (answer, state) => {
+                    // The exit came with the answer; the file is read only
+                    // when it did not (an older shim, or none at all).
+                    let exit = answer.ok().and_then(|r| r.exit).zip(state).map(|(exit, st)| {
+                        ExitFile {
+                            exit,
+                            started_at: st.started_at,
+                            restart_count: st.restart_count,
+                            manually_stopped: st.manually_stopped,
+                        }
+                    });
+                    self.finish(id, exit);
                     return;
                 }
             }
@@ -1028,11 +1038,7 @@ impl Containers {
         let awaited = u32::try_from(pending.len()).unwrap_or(u32::MAX);
         match self.spawn_shim(&rec, awaited) {
             Ok(st) => {
-                for p in pending {
-                    let _ =
-                        p.tx.send(self.connect_attach(&rec, p.stdin, p.stdout, p.stderr));
-                }
-                let rec = inner.update(&id, |e| {
+                let started = inner.update(&id, |e| {
                     let s = &mut e.rec.state;
                     s.status = "running".into();
                     s.pid = st.pid;
@@ -1045,10 +1051,18 @@ impl Containers {
                     // exit's auto-remove must not find the start marked.
                     e.starting = false;
                 });
-                if let Some(rec) = rec {
+                // Watched before the attaches connect: a short command has
+                // often exited by now, and its shim answers the wait as
+                // soon as the attaches have its output (not sooner, so the
+                // exit cannot overtake them).
+                self.monitor(&id);
+                for p in pending {
+                    let _ =
+                        p.tx.send(self.connect_attach(&rec, p.stdin, p.stdout, p.stderr));
+                }
+                if let Some(rec) = started {
                     inner.publish(&rec, "start", &[]);
                 }
-                self.monitor(&id);
                 self.health_start(&id, true);
                 Ok(())
             }
