@@ -145,6 +145,9 @@ pub(crate) struct Shim {
     buf: Vec<u8>,
     /// (device, inode) of our socket file.
     sock_id: Option<(u64, u64)>,
+    /// The runtime's state and cgroups are deleted once the clients
+    /// connected by then have their answers (`--rm` containers).
+    delete_at_exit: bool,
     /// Attaches still awaited before the first run's output is read.
     attaches_awaited: u32,
     attach_deadline: Option<Instant>,
@@ -172,6 +175,7 @@ impl Shim {
         Self {
             attaches_awaited: cfg.await_attach,
             attach_deadline: None,
+            delete_at_exit: false,
             restart_count: cfg.restart_count,
             cfg,
             cgroups_path,
@@ -301,8 +305,22 @@ impl Shim {
         loop {
             let now = Instant::now();
             if let Some(at) = self.exit_at {
+                // Every client that connected gets its answer (the
+                // engine's Wait may have come just at the exit), then the
+                // last bytes of all are sent.
+                self.accept();
+                let unanswered = self
+                    .conns
+                    .iter()
+                    .flatten()
+                    .any(|c| matches!(c.mode, Mode::Request) && !c.closing);
+                if self.delete_at_exit && (!unanswered || now >= at) {
+                    self.delete_container();
+                    // Clients may have come during the delete.
+                    continue;
+                }
                 let flushed = self.conns.iter().flatten().all(|c| c.out.is_empty());
-                if flushed || now >= at {
+                if (flushed && !unanswered) || now >= at {
                     break;
                 }
             }
@@ -312,10 +330,10 @@ impl Shim {
                 let mut fds = Vec::new();
                 fds.push(PollFd::new(self.sigfd.as_fd(), PollFlags::POLLIN));
                 tokens.push(Token::Signal);
-                if self.exit_at.is_none() {
-                    fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
-                    tokens.push(Token::Listener);
-                }
+                // Clients are served until the shim exits: the engine's
+                // Wait may come just as the container exits.
+                fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
+                tokens.push(Token::Listener);
                 let procs = self.init.iter().map(|p| (Target::Init, p)).chain(
                     self.execs
                         .iter()
@@ -1069,24 +1087,13 @@ impl Shim {
         // The clients hear of the exit first (EOF ends `docker run`'s
         // output), the runtime's state and cgroups go after.
         self.close_attached(Target::Init);
-        let again =
-            self.cfg
-                .restart
-                .should_restart(code, self.restart_count, self.manually_stopped);
-        // An `--rm` container that stopped for good is not started again,
-        // so the engine may remove it during the delete: it touches
-        // neither the runtime's state nor the cgroups. Any other
-        // container could be started at once by a new shim for the same
-        // id, whose state and cgroups this delete must not take.
-        let early = !again && self.cfg.auto_remove;
-        if early {
-            self.stop_for_good();
-        }
-        if let Err(e) = self.rt.delete(&self.cfg.id) {
-            eprintln!("berth-shim: {e}");
-        }
-        let ran = now.saturating_duration_since(self.run_started);
-        if again {
+        if self
+            .cfg
+            .restart
+            .should_restart(code, self.restart_count, self.manually_stopped)
+        {
+            self.delete_container();
+            let ran = now.saturating_duration_since(self.run_started);
             if ran >= BACKOFF_RESET {
                 self.backoff = BACKOFF_START;
             }
@@ -1095,8 +1102,28 @@ impl Shim {
             self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
             self.save_state();
             self.answer_waiters();
-        } else if !early {
+        } else if self.cfg.auto_remove {
+            // An `--rm` container that stopped for good is not started
+            // again, so the engine may remove it while the runtime's state
+            // and cgroups go (it touches neither): the waiters hear first,
+            // and so do the clients connected by then (the engine's Wait
+            // may be among them, unread), see `run`.
             self.stop_for_good();
+            self.delete_at_exit = true;
+        } else {
+            // Any other container could be started at once by a new shim
+            // for the same id, whose state and cgroups this one must not
+            // take: they go before the waiters hear.
+            self.delete_container();
+            self.stop_for_good();
+        }
+    }
+
+    /// Delete the container's runtime state and cgroups.
+    fn delete_container(&mut self) {
+        self.delete_at_exit = false;
+        if let Err(e) = self.rt.delete(&self.cfg.id) {
+            eprintln!("berth-shim: {e}");
         }
     }
 

@@ -63,7 +63,7 @@ both!(
     shim_outlives_its_caller,
     an_awaited_attach_sees_the_first_output,
     a_late_awaited_attach_gets_all_output_of_an_exited_process,
-    an_auto_remove_exit_is_cleaned_up_after_the_shim_dir_went,
+    an_auto_remove_exit_is_answered_before_the_cleanup,
     an_oom_kill_is_recorded,
 );
 
@@ -494,9 +494,12 @@ fn a_late_awaited_attach_gets_all_output_of_an_exited_process(rt: Rt) {
 }
 
 /// An `--rm` container's waiters hear of the exit before the runtime's
-/// state is deleted; the delete still works when the engine removes the
-/// shim's directory at once, as it does to remove the container.
-fn an_auto_remove_exit_is_cleaned_up_after_the_shim_dir_went(rt: Rt) {
+/// state is deleted, and so does a client that connected before the exit
+/// and asks only after it (the engine's Wait, just then); the delete still
+/// works when the engine removes the shim's directory at once, as it does
+/// to remove the container.
+fn an_auto_remove_exit_is_answered_before_the_cleanup(rt: Rt) {
+    use std::io::{BufRead, Write};
     if !prerequisites() {
         return;
     }
@@ -509,6 +512,7 @@ fn an_auto_remove_exit_is_cleaned_up_after_the_shim_dir_went(rt: Rt) {
     assert!(state_dir.exists(), "no runtime state at {state_dir:?}");
     let c = f.client();
     let waiter = std::thread::spawn(move || c.call(&Request::Wait).expect("wait"));
+    let mut late = berth_shim_proto::connect(f.client().path()).expect("connect");
     std::thread::sleep(Duration::from_millis(200));
     let r = f
         .client()
@@ -522,6 +526,18 @@ fn an_auto_remove_exit_is_cleaned_up_after_the_shim_dir_went(rt: Rt) {
     std::fs::remove_dir_all(f.shim_dir()).expect("remove the shim directory");
     assert_eq!(answer.exit.expect("exit").code, 137);
     assert_eq!(answer.state.expect("state").status, Status::Stopped);
+    assert!(
+        state_dir.exists(),
+        "deleted before a connected client asked"
+    );
+    late.write_all(&berth_shim_proto::encode_request(&Request::Wait))
+        .expect("send wait");
+    let mut line = Vec::new();
+    std::io::BufReader::new(late)
+        .read_until(b'\n', &mut line)
+        .expect("read the answer");
+    let answer = berth_shim_proto::decode_response_line(&line).expect("answer line");
+    assert_eq!(answer.exit.expect("exit").code, 137);
     let deadline = Instant::now() + Duration::from_secs(10);
     while state_dir.exists() {
         assert!(Instant::now() < deadline, "runtime state left behind");
