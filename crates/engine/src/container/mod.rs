@@ -727,14 +727,16 @@ impl Containers {
                 (answer, state) => {
                     // The exit came with the answer; the file is read only
                     // when it did not (an older shim, or none at all).
-                    let exit = answer.ok().and_then(|r| r.exit).zip(state).map(|(exit, st)| {
-                        ExitFile {
+                    let exit = answer
+                        .ok()
+                        .and_then(|r| r.exit)
+                        .zip(state)
+                        .map(|(exit, st)| ExitFile {
                             exit,
                             started_at: st.started_at,
                             restart_count: st.restart_count,
                             manually_stopped: st.manually_stopped,
-                        }
-                    });
+                        });
                     self.finish(id, exit);
                     return;
                 }
