@@ -430,9 +430,10 @@ fn containers_survive_the_engine() {
 
 /// A removal is committed by renaming the container's directory; a crash
 /// right after (simulated: the rename done with no engine running) leaves
-/// the rest to the next start, which must finish it.
+/// the rest to the next start, which must finish it. So too for a create
+/// or a start that a crash cut short.
 #[test]
-fn a_removal_cut_short_is_finished_at_the_next_start() {
+fn work_cut_short_by_a_crash_is_finished_at_the_next_start() {
     let Some((env, engine, c)) = Env::ready() else {
         return;
     };
@@ -469,6 +470,30 @@ fn a_removal_cut_short_is_finished_at_the_next_start() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
     assert!(!data.join("snapshots/overlay/rw").join(again).exists());
+
+    // A create cut short (its record, written last, missing) and a start
+    // cut short (a shim directory, the record still "created") of an
+    // `--rm` container: the next start removes both.
+    let half = c.create(None, &json!({"Image": "busybox"})).unwrap().id;
+    let starting = c
+        .create(
+            None,
+            &json!({"Image": "busybox", "HostConfig": {"AutoRemove": true}}),
+        )
+        .unwrap()
+        .id;
+    drop((c, _engine));
+    std::fs::remove_file(data.join("containers").join(&half).join("container.json")).unwrap();
+    std::fs::create_dir_all(env.dir.path().join("exec/shims").join(&starting)).unwrap();
+    let (_engine, c) = env.open();
+    for id in [&half, &starting] {
+        assert_eq!(
+            c.inspect(id).unwrap_err().kind(),
+            berth_base::ErrorKind::NotFound
+        );
+        assert!(!data.join("containers").join(id).exists());
+        assert!(!data.join("snapshots/overlay/rw").join(id).exists());
+    }
 }
 
 /// Polls `f` on the container's inspect until it holds (10 s at most).

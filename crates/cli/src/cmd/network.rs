@@ -387,7 +387,8 @@ pub async fn run_prune(app: &App, a: PruneArgs) -> Result<(), CliError> {
         return Ok(());
     };
     if let Some(names) = r.networks_deleted.filter(|d| !d.is_empty()) {
-        app.print(&deleted_lines("Deleted Networks:", &names))?;
+        // docker prints the list with Println: a blank line ends it.
+        app.print(&format!("{}\n", deleted_lines("Deleted Networks:", &names)))?;
     }
     Ok(())
 }

@@ -365,7 +365,9 @@ impl Inner {
         remove_container_dir(tomb)
     }
 
-    /// Finish the removals a crash of berthd interrupted.
+    /// Finish the removals a crash of berthd interrupted, and take away
+    /// what a create it interrupted had made (the record, written last, is
+    /// missing then).
     fn bury_leftovers(&self) {
         let Ok(entries) = std::fs::read_dir(&self.root) else {
             return;
@@ -376,6 +378,11 @@ impl Inner {
                 (id, true)
             } else if let Some(id) = name.strip_prefix(TOMB) {
                 (id, false)
+            } else if !name.starts_with('.')
+                && ent.path().is_dir()
+                && !ent.path().join("container.json").exists()
+            {
+                (name.as_str(), true)
             } else {
                 continue;
             };
@@ -568,7 +575,10 @@ impl Containers {
                         continue;
                     }
                 };
-                if rec.state.is_running() || rec.state.status == "removing" {
+                // A created container with a shim directory was being
+                // started: its shim may have run it.
+                let starting = rec.state.status == "created" && inner.shim_dir(&rec.id).exists();
+                if rec.state.is_running() || rec.state.status == "removing" || starting {
                     running.push(rec.id.clone());
                 }
                 t.names.insert(rec.name.clone(), rec.id.clone());
