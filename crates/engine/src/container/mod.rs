@@ -620,6 +620,12 @@ impl Containers {
                             e.rec.state.pid = st.pid;
                             e.rec.state.status = status_name(st.status).into();
                             e.rec.restart_count = st.restart_count;
+                            // The shim's is the truth: it may have restarted
+                            // the container, or run one whose start berthd
+                            // never saw finish.
+                            if st.started_at > 0 {
+                                e.rec.state.started_at = st.started_at;
+                            }
                         });
                         self.monitor(id);
                         self.health_start(id, false);
