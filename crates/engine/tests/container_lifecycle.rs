@@ -102,12 +102,24 @@ impl Env {
         Some((env, engine, c))
     }
 
+    /// Waits (5 s at most) for an engine dropped just before on the same
+    /// root to let go of its store: its monitor threads end a moment after
+    /// the exits they report.
     fn open_at(root: &Path) -> (Engine, Containers) {
-        let engine = Engine::open(Config {
-            data_root: root.join("data"),
-            exec_root: root.join("exec"),
-        })
-        .unwrap();
+        let t0 = Instant::now();
+        let engine = loop {
+            match Engine::open(Config {
+                data_root: root.join("data"),
+                exec_root: root.join("exec"),
+            }) {
+                Ok(e) => break e,
+                Err(e) if t0.elapsed() < Duration::from_secs(5) => {
+                    eprintln!("open again: {e}");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("open the engine: {e}"),
+            }
+        };
         let c = Containers::open(
             &engine,
             Options {
@@ -582,5 +594,90 @@ fn healthchecks_turn_healthy_unhealthy_and_time_out() {
     assert_eq!(status(&i), "unhealthy");
     for n in ["fine", "sick", "slow"] {
         c.remove(n, true, false).unwrap();
+    }
+}
+
+/// The shim zygotes this process started (children running `berth-shim
+/// zygote`).
+fn zygotes() -> Vec<i32> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().nth(1));
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            ppid == Some(me.as_str()) && cmd.ends_with(b"zygote\0")
+        })
+        .collect()
+}
+
+/// Shims come from a zygote; one that died is replaced at the next start,
+/// and the engine going ends its zygote. Run in a process of its own, so
+/// that the other tests' zygotes are not counted.
+#[test]
+fn shims_come_from_a_zygote_that_is_replaced_when_it_dies() {
+    const ALONE: &str = "BERTH_TEST_ZYGOTE_ALONE";
+    if std::env::var_os(ALONE).is_none() {
+        if !prerequisites() {
+            return;
+        }
+        let st = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "shims_come_from_a_zygote_that_is_replaced_when_it_dies",
+                "--nocapture",
+            ])
+            .env(ALONE, "1")
+            .status()
+            .unwrap();
+        assert!(st.success());
+        return;
+    }
+    let Some((_env, engine, c)) = Env::ready() else {
+        return;
+    };
+    let run = |c: &Containers| {
+        let id = c
+            .create(
+                None,
+                &json!({"Image": "busybox", "Cmd": ["sh", "-c", "echo hi"]}),
+            )
+            .unwrap()
+            .id;
+        let w = c.wait_for(&id, WaitCondition::NextExit).unwrap();
+        c.start(&id).unwrap();
+        assert_eq!(w.wait().status_code, 0);
+        assert_eq!(logs(c, &id), "hi\n");
+    };
+    run(&c);
+    let first = zygotes();
+    assert_eq!(first.len(), 1, "one zygote: {first:?}");
+    Command::new("kill")
+        .args(["-9", &first[0].to_string()])
+        .status()
+        .unwrap();
+    // Reaped by the replacement's start, or still a zombie until then.
+    run(&c);
+    let second: Vec<i32> = zygotes()
+        .into_iter()
+        .filter(|p| !first.contains(p))
+        .collect();
+    assert_eq!(second.len(), 1, "a new zygote: {second:?}");
+    drop((c, engine));
+    let t0 = Instant::now();
+    while Path::new(&format!("/proc/{}/cmdline", second[0])).exists()
+        && std::fs::read(format!("/proc/{}/cmdline", second[0])).is_ok_and(|c| !c.is_empty())
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "zygote outlived its engine"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

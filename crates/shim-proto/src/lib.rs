@@ -13,6 +13,7 @@
 
 pub mod jsonlog;
 pub mod time;
+pub mod zygote;
 
 mod client;
 mod config;

@@ -25,7 +25,7 @@ use nix::sys::signal::SigmaskHow;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
@@ -106,6 +106,50 @@ pub fn launch(dir: &Path) -> io::Result<()> {
                 }
             };
             std::process::exit(code)
+        }
+    }
+}
+
+/// `berth-shim zygote`: fork the shim of each request on stdin (see
+/// [`berth_shim_proto::zygote`]) until the engine closes its end. Each
+/// request forks a child that does what `berth-shim start` does, with the
+/// request's pipe as its stdout; waiting for that child (it exits as soon
+/// as the shim is forked off) keeps the zygote free of zombies.
+pub fn zygote() -> i32 {
+    let stdin = io::stdin();
+    loop {
+        let (dir, answer) = match berth_shim_proto::zygote::recv(stdin.as_fd()) {
+            Ok(Some(req)) => req,
+            Ok(None) => return 0,
+            Err(e) => {
+                eprintln!("berth-shim zygote: {e}");
+                return 1;
+            }
+        };
+        match berth_sys::process::clone_fork(0) {
+            Ok(berth_sys::process::Forked::Parent(pid)) => {
+                drop(answer);
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            }
+            Ok(berth_sys::process::Forked::Child) => {
+                // Only the pipe may reach the shim: a second copy of its
+                // write end would keep the engine reading after the answer.
+                let ready = File::open("/dev/null").and_then(|null| {
+                    nix::unistd::dup2(null.as_raw_fd(), 0)?;
+                    nix::unistd::dup2(answer.as_raw_fd(), 1)?;
+                    Ok(())
+                });
+                drop(answer);
+                let code = match ready.and_then(|()| launch(&dir)) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("berth-shim: start shim in {}: {e}", dir.display());
+                        1
+                    }
+                };
+                berth_sys::process::exit_now(code)
+            }
+            Err(e) => eprintln!("berth-shim zygote: fork for {}: {e}", dir.display()),
         }
     }
 }

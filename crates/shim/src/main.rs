@@ -2,7 +2,9 @@
 //!
 //! `berth-shim start <dir>` — spawn the detached shim for the container
 //! configured in `<dir>/shim.json` (the engine runs this);
-//! `berth-shim run <dir>` — be that shim.
+//! `berth-shim run <dir>` — be that shim;
+//! `berth-shim zygote` — fork shims on the engine's requests (see
+//! `berth_shim_proto::zygote`).
 #![forbid(unsafe_code)]
 
 use std::path::Path;
@@ -18,6 +20,10 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        (Some("zygote"), None) => match berth_shim::zygote() {
+            0 => ExitCode::SUCCESS,
+            _ => ExitCode::FAILURE,
+        },
         (Some("run"), Some(dir)) => match berth_shim::run(Path::new(dir)) {
             0 => ExitCode::SUCCESS,
             _ => ExitCode::FAILURE,
@@ -31,7 +37,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("usage: berth-shim start|run <state-dir>");
+            eprintln!("usage: berth-shim start|run <state-dir> | berth-shim zygote");
             ExitCode::from(2)
         }
     }

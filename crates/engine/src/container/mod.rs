@@ -23,6 +23,7 @@ mod archive;
 mod exec;
 mod fs;
 mod health;
+mod launcher;
 mod logs;
 mod names;
 pub mod spec;
@@ -50,7 +51,6 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 use types::{Config, HostConfig, Record, State};
@@ -284,6 +284,7 @@ pub(crate) struct Inner {
     events: Arc<Events>,
     opts: Options,
     netvol: crate::network::hooks::ContainerHooks,
+    launcher: launcher::Launcher,
     table: Mutex<Table>,
     changed: Condvar,
     health: Arc<health::Scheduler>,
@@ -541,6 +542,7 @@ impl Containers {
             std::fs::create_dir_all(d)
                 .map_err(|e| Error::io(format!("create {}", d.display()), e))?;
         }
+        let shim = opts.shim.clone();
         let inner = Arc::new(Inner {
             data_root,
             root: root.clone(),
@@ -551,6 +553,7 @@ impl Containers {
             events: engine.events().clone(),
             opts,
             netvol: crate::network::hooks::ContainerHooks::new(engine),
+            launcher: launcher::Launcher::new(shim),
             table: Mutex::new(Table::default()),
             changed: Condvar::new(),
             health: Arc::default(),
@@ -1217,18 +1220,17 @@ impl Containers {
         std::fs::write(&p, serde_json::to_vec(&shim_cfg).unwrap_or_default())
             .map_err(|e| Error::io(format!("write {}", p.display()), e))?;
         let _ = std::fs::remove_file(dir.join("exit.json"));
-        let out = Command::new(&inner.opts.shim)
-            .arg("start")
-            .arg(&sdir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .output()
+        let out = inner
+            .launcher
+            .start(&sdir)
             .map_err(|e| Error::io(format!("run {}", inner.opts.shim.display()), e))?;
-        let answer = berth_shim_proto::decode_response_line(&out.stdout).map_err(|msg| {
+        let answer = berth_shim_proto::decode_response_line(&out).map_err(|msg| {
             Error::io(
                 format!("start shim for {id}"),
-                std::io::Error::other(format!("bad answer ({msg}), {}", out.status)),
+                std::io::Error::other(format!(
+                    "bad answer ({msg}); see {}",
+                    sdir.join("shim.log").display()
+                )),
             )
         })?;
         if let Some((code, msg)) = answer.error {
