@@ -4,7 +4,8 @@
 # (issue 4, acceptance 4). The same docker CLI drives berthd and dockerd, so
 # the difference is the engine's. Measures:
 #   - `run --rm busybox true`, and the bare runtime (`berth-runtime run`
-#     of the same bundle) as the floor;
+#     of the same bundle) as the floor, also measured against berth's CLI
+#     alone in alternating rounds before the peers run;
 #   - create + start + rm of a detached `sleep` container;
 #   - `exec <running container> true`;
 #   - density: N `sleep` containers started; time to start them all,
@@ -103,6 +104,22 @@ hf() {
 }
 
 NET="--network none"
+# The floor: berth's CLI against the bare runtime, in alternating rounds and
+# before docker or podman have run a container (their namespaces are torn
+# down by the kernel for seconds after, which slows whatever runs then, and
+# a lone runtime run most of all). Without a shell (-N): both are one exec.
+$BC run --rm $NET busybox true || { tail -20 "$T/berthd.log" >&2; fail "berth run failed"; }
+for round in 1 2 3; do
+  hf "floor-$round" -N --warmup 3 --runs "$RUNS" \
+    -n berth-cli "$BC run --rm $NET busybox true" \
+    -n "$RT_NAME-run" "$RT --root $T/rt run --bundle $T/bundle bench-$$"
+done
+# The median of every round's runs of one command.
+floor_median() {
+  jq -s --arg c "$1" '[.[].results[] | select(.command == $c) | .times[]] | sort
+    | .[length / 2 | floor] * 1000' "$T"/floor-*.json
+}
+
 # One run of each first, so a failure shows its message.
 $B run --rm $NET busybox true || { tail -20 "$T/berthd.log" >&2; fail "berth run failed"; }
 $D run --rm $NET busybox true || fail "docker run failed"
@@ -191,6 +208,10 @@ run_c=$(jq -r '.results[] | select(.command=="berth-cli") | .median' "$T/run.jso
 run_r=$(jq -r ".results[] | select(.command==\"$RT_NAME-run\") | .median" "$T/run.json")
 echo "run: berth/docker = $(echo "scale=3; $run_b / $run_d" | bc), berth-cli/docker = $(echo "scale=3; $run_c / $run_d" | bc) (target <= 0.15);" \
   "berth/$RT_NAME-run = $(echo "scale=2; $run_b / $run_r" | bc), berth-cli/$RT_NAME-run = $(echo "scale=2; $run_c / $run_r" | bc) (target <= 2)"
+fc=$(floor_median berth-cli)
+fr=$(floor_median "$RT_NAME-run")
+printf 'floor (3 alternating rounds, before docker and podman ran): berth-cli %.1f ms, %s run %.1f ms, ratio %s (target <= 2)\n' \
+  "$fc" "$RT_NAME" "$fr" "$(echo "scale=2; $fc / $fr" | bc)"
 echo
 echo "== density: N sleep containers (per container: supervisor PSS, MemAvailable delta) =="
 printf '%-8s %6s %9s %12s %12s %12s %10s\n' engine N start_s shim_pss_kib mem_kib daemon_kib ps_ms
