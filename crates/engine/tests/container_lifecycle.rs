@@ -681,3 +681,29 @@ fn shims_come_from_a_zygote_that_is_replaced_when_it_dies() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `docker run --rm -v vol:/data …; docker volume rm vol`: when the wait
+/// for the removal answers, the container has let go of its volume.
+#[test]
+fn an_rm_container_lets_go_of_its_volume_before_the_wait_answers() {
+    let Some((_env, engine, c)) = Env::ready() else {
+        return;
+    };
+    for round in 0..3 {
+        let id = c
+            .create(
+                None,
+                &json!({"Image": "busybox", "Cmd": ["sh", "-c", "echo kept > /data/f"],
+                    "HostConfig": {"AutoRemove": true, "Binds": ["kept:/data"]}}),
+            )
+            .unwrap()
+            .id;
+        let w = c.wait_for(&id, WaitCondition::Removed).unwrap();
+        c.start(&id).unwrap();
+        assert_eq!(w.wait().status_code, 0);
+        if round < 2 {
+            continue;
+        }
+        engine.volumes().remove("kept", false).unwrap();
+    }
+}

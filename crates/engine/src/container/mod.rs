@@ -347,22 +347,30 @@ impl Inner {
         self.root.join(format!("{prefix}{id}"))
     }
 
-    /// Everything of a removed container but its record: its writable
-    /// layer, shim directory, network plan and volume references, then the
-    /// directory that marked it removed. With `stop`, its network and
-    /// volume mounts first, which an `--rm` container's exit leaves to
-    /// this (see [`Containers::finish`]).
-    fn bury(&self, id: &str, rw_key: &str, volumes: bool, tomb: &Path, stop: bool) -> Result<()> {
+    /// What others see of a removed container, released before anyone is
+    /// told it is gone: its network endpoints and volume references (a
+    /// `volume rm` or `network rm` right after `docker run --rm` must
+    /// succeed). With `stop`, its network and volume mounts first, which an
+    /// `--rm` container's exit leaves to this (see [`Containers::finish`]).
+    fn release(&self, id: &str, volumes: bool, stop: bool) {
         if stop {
             self.netvol.stop(id);
         }
+        if let Err(e) = self.netvol.remove(id, volumes) {
+            tracing::warn!("release the network and volumes of container {id}: {e}");
+        }
+    }
+
+    /// The rest of a removed container, which nobody sees: its writable
+    /// layer, its shim directory, then the directory that marked it
+    /// removed.
+    fn bury(&self, id: &str, rw_key: &str, tomb: &Path) -> Result<()> {
         match self.store.snapshots.remove(rw_key) {
             Ok(()) => {}
             Err(e) if e.kind() == berth_base::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
         let _ = std::fs::remove_dir_all(self.shim_dir(id));
-        self.netvol.remove(id, volumes)?;
         remove_container_dir(tomb)
     }
 
@@ -391,7 +399,8 @@ impl Inner {
                 .ok()
                 .and_then(|d| serde_json::from_slice::<Record>(&d).ok())
                 .map_or_else(|| id.to_owned(), |r| r.rw_key);
-            if let Err(e) = self.bury(id, &rw_key, volumes, &ent.path(), true) {
+            self.release(id, volumes, true);
+            if let Err(e) = self.bury(id, &rw_key, &ent.path()) {
                 tracing::warn!("finish the removal of container {id}: {e}");
             }
         }
@@ -1450,6 +1459,7 @@ impl Containers {
                 return Err(Error::io(format!("remove {}", dir.display()), e));
             }
         }
+        inner.release(&rec.id, volumes, rec.host().auto_remove);
         {
             let mut t = inner.lock();
             t.by_id.remove(&rec.id);
@@ -1464,8 +1474,7 @@ impl Containers {
             }
         }
         inner.changed.notify_all();
-        let stop = rec.host().auto_remove;
-        if let Err(e) = inner.bury(&rec.id, &rec.rw_key, volumes, &tomb, stop) {
+        if let Err(e) = inner.bury(&rec.id, &rec.rw_key, &tomb) {
             tracing::warn!(
                 "remove container {}: {e} (retried at the next start)",
                 rec.id
