@@ -33,11 +33,46 @@ pub fn shim_binary() -> Option<PathBuf> {
 }
 
 /// On drop, kills the shims and containers left under a test root (found
-/// through `exec/shims/*/state.json`), so a failed test leaves no process.
+/// through `exec/shims/*/state.json`), so a failed test leaves no process;
+/// then what an engine that was never dropped (a thread still held it
+/// when the test ended) leaves in the kernel: mounts under the root (bound
+/// network namespaces) and the root's bridges and nft table.
 pub struct Cleanup(pub PathBuf);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        self.kill_shims();
+        let root = format!("{}/", self.0.display());
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut points: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|p| p.starts_with(&root))
+            .collect();
+        points.sort_unstable_by(|a, b| b.cmp(a));
+        for p in points {
+            let _ = Command::new("umount").args(["-l", p]).status();
+        }
+        let (prefix, table) = berth_engine::network::kernel_names(&self.0.join("exec"));
+        let links = std::fs::read_dir("/sys/class/net")
+            .into_iter()
+            .flatten()
+            .flatten();
+        for l in links {
+            let name = l.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) {
+                let _ = Command::new("ip").args(["link", "del", &name]).status();
+            }
+        }
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &table])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+impl Cleanup {
+    fn kill_shims(&self) {
         let shims = self.0.join("exec/shims");
         for ent in std::fs::read_dir(&shims).into_iter().flatten().flatten() {
             let Ok(d) = std::fs::read(ent.path().join("state.json")) else {
