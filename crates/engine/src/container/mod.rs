@@ -353,8 +353,9 @@ impl Inner {
     /// succeed). With `stop`, its network and volume mounts first, which an
     /// `--rm` container's exit leaves to this (see [`Containers::finish`]).
     fn release(&self, id: &str, volumes: bool, stop: bool) {
+        // The network is stopped by the removal below.
         if stop {
-            self.netvol.stop(id);
+            self.netvol.unmount_volumes(id);
         }
         if let Err(e) = self.netvol.remove(id, volumes) {
             tracing::warn!("release the network and volumes of container {id}: {e}");

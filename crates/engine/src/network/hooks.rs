@@ -189,10 +189,16 @@ impl ContainerHooks {
         if let Err(e) = self.networks.container_stop(id) {
             tracing::warn!(container = id, error = %e, "network cleanup at stop");
         }
+        self.unmount_volumes(id);
+        tracing::debug!(container = id, took = ?t0.elapsed(), "network and volumes stopped");
+    }
+
+    /// The volume half of [`Self::stop`], for a removal that stops the
+    /// container's network itself ([`Self::remove`] does).
+    pub fn unmount_volumes(&self, id: &str) {
         if let Err(e) = self.volumes.container_stop(id) {
             tracing::warn!(container = id, error = %e, "volume cleanup at stop");
         }
-        tracing::debug!(container = id, took = ?t0.elapsed(), "network and volumes stopped");
     }
 
     /// At removal: forgets the network plan, drops volume references and,
