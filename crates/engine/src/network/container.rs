@@ -430,7 +430,7 @@ impl Networks {
         };
         if plan.active {
             // A start after an exit the daemon did not see: begin afresh.
-            self.stop_locked(id)?;
+            self.stop_locked(id, true)?;
             plan.active = false;
         }
         let dir = self.files_dir(id)?;
@@ -448,7 +448,7 @@ impl Networks {
                 Ok(s)
             }
             Err(e) => {
-                if let Err(undo) = self.stop_locked(id) {
+                if let Err(undo) = self.stop_locked(id, true) {
                     tracing::warn!(container = id, error = %undo, "undoing a failed network start");
                 }
                 Err(e)
@@ -630,11 +630,12 @@ impl Networks {
     /// it from every network and drops its namespace. Idempotent.
     pub fn container_stop(&self, id: &str) -> Result<()> {
         let _g = self.plan_lock();
-        self.stop_locked(id)
+        self.stop_locked(id, true)
     }
 
-    /// [`Self::container_stop`] with the plan lock held.
-    fn stop_locked(&self, id: &str) -> Result<()> {
+    /// [`Self::container_stop`] with the plan lock held; `keep_plan`
+    /// false when the plan is deleted next (no point marking it inactive).
+    fn stop_locked(&self, id: &str, keep_plan: bool) -> Result<()> {
         let plan = self.load_plan(id)?;
         let attached: Vec<(String, String)> = self
             .mgr()?
@@ -648,9 +649,11 @@ impl Networks {
         // veths must go by hand then. Otherwise dropping the namespace
         // takes them with it, and only the bookkeeping is left to do (the
         // kernel's teardown of a veth costs ~20 ms on the `run --rm` path).
-        let joined = plans(&self.plans_dir)?
-            .iter()
-            .any(|p| p.active && p.mode == "container" && p.peer == id);
+        // Only asked when it matters: it reads every container's plan.
+        let joined = !attached.is_empty()
+            && plans(&self.plans_dir)?
+                .iter()
+                .any(|p| p.active && p.mode == "container" && p.peer == id);
         let (detached, removed) = if joined || attached.is_empty() {
             (
                 self.mgr()?.detach_all(id),
@@ -663,7 +666,7 @@ impl Networks {
         for (nid, name) in &attached {
             self.publish("disconnect", nid, name, Some(id));
         }
-        if let Some(mut p) = plan.filter(|p| p.active) {
+        if let Some(mut p) = plan.filter(|p| p.active && keep_plan) {
             p.active = false;
             self.save_plan(&p)?;
         }
@@ -674,7 +677,7 @@ impl Networks {
     /// At container removal: stops its networking and forgets its plan.
     pub fn container_remove(&self, id: &str) -> Result<()> {
         let _g = self.plan_lock();
-        self.stop_locked(id)?;
+        self.stop_locked(id, false)?;
         match std::fs::remove_file(self.plan_path(id)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(super::io(format!("remove network plan of {id}"))(e))
