@@ -52,10 +52,6 @@ fn one() -> u32 {
     1
 }
 
-fn yes() -> bool {
-    true
-}
-
 /// Docker's restart policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "kebab-case")]
@@ -138,12 +134,10 @@ pub struct ShimConfig {
     pub log: Option<LogConfig>,
     /// Written atomically at each exit of the container.
     pub exit_file: PathBuf,
-    /// fsync the exit file, so an exit survives a crash of the host too;
-    /// off for `--rm` containers, whose records go with them.
-    #[serde(default = "yes")]
-    pub durable_exit: bool,
     /// An `--rm` container: the engine removes it once it stopped for
-    /// good, and nothing starts it again.
+    /// good, and nothing starts it again. Its exit file is not fsynced
+    /// (others' are, so an exit survives a crash of the host too): its
+    /// record goes with it.
     #[serde(default)]
     pub auto_remove: bool,
     #[serde(default)]

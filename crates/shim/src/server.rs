@@ -1135,10 +1135,10 @@ impl Shim {
             manually_stopped: self.manually_stopped,
         };
         let data = serde_json::to_vec(&file).unwrap_or_default();
-        let write = if self.cfg.durable_exit {
-            atomic_write
-        } else {
+        let write = if self.cfg.auto_remove {
             replace_file
+        } else {
+            atomic_write
         };
         if let Err(e) = write(&self.cfg.exit_file, &data, 0o600) {
             eprintln!("berth-shim: write {}: {e}", self.cfg.exit_file.display());

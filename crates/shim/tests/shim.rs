@@ -119,7 +119,6 @@ impl Fixture {
                 max_file: 1,
             }),
             exit_file: self.dir.path().join("exit.json"),
-            durable_exit: true,
             auto_remove: false,
             restart: RestartPolicy::No,
             restart_count: 0,
@@ -506,7 +505,6 @@ fn an_auto_remove_exit_is_answered_before_the_cleanup(rt: Rt) {
     let f = Fixture::new("rm", &["sleep", "1000"], false, rt);
     let mut cfg = f.config();
     cfg.auto_remove = true;
-    cfg.durable_exit = false;
     assert!(f.start(&cfg).error.is_none());
     let state_dir = f.dir.path().join("runc").join(&f.id);
     assert!(state_dir.exists(), "no runtime state at {state_dir:?}");

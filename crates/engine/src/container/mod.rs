@@ -1216,7 +1216,6 @@ impl Containers {
             stdin_once: cfg.stdin_once,
             log,
             exit_file: dir.join("exit.json"),
-            durable_exit: !hc.auto_remove,
             auto_remove: hc.auto_remove,
             restart: restart_policy(&hc)?,
             restart_count: rec.restart_count,
@@ -1671,14 +1670,14 @@ impl Waiter {
     }
 }
 
-/// Remove a container's directory. A write that began before the removal
-/// (the monitor saving the exit, the shim's exit file) may add a file
-/// while the tree is being emptied, and `remove_dir_all` then fails with
-/// "Directory not empty": try again, the writer is done by then.
 /// Prefixes of a removed container's directory (see [`Inner::tomb`]).
 const TOMB: &str = ".removed-";
 const TOMB_VOLUMES: &str = ".removed-v-";
 
+/// Remove a container's directory. A write that began before the removal
+/// (the monitor saving the exit, the shim's exit file) may add a file
+/// while the tree is being emptied, and `remove_dir_all` then fails with
+/// "Directory not empty": try again, the writer is done by then.
 fn remove_container_dir(dir: &Path) -> Result<()> {
     let mut tries = 0;
     loop {
