@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 pub struct ImageSummary {
     pub id: String,
     pub parent_id: String,
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub repo_tags: Vec<String>,
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub repo_digests: Vec<String>,
     pub created: i64,
     pub size: i64,
@@ -19,6 +21,7 @@ pub struct ImageSummary {
     /// Dropped from API 1.44 on; berthd fills it for older clients.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub virtual_size: Option<i64>,
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub labels: BTreeMap<String, String>,
     /// -1 unless counted (`/system/df` counts).
     pub containers: i64,

@@ -23,6 +23,17 @@ pub use version::ApiVersion;
 
 use serde::{Deserialize, Serialize};
 
+/// Reads `null` as the type's default: Go's encoder writes a nil slice or
+/// map as `null`, and dockerd's answers have them where berthd writes `[]`
+/// or `{}` (`#[serde(deserialize_with = "crate::null_as_default")]`).
+pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// The body of every error response: `{"message": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorResponse {

@@ -51,6 +51,7 @@ pub struct Info {
     pub containers_stopped: i64,
     pub images: i64,
     pub driver: String,
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub driver_status: Vec<[String; 2]>,
     pub docker_root_dir: String,
     pub plugins: PluginsInfo,
@@ -93,9 +94,11 @@ pub struct Info {
     pub https_proxy: String,
     pub no_proxy: String,
     pub name: String,
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub labels: Vec<String>,
     pub experimental_build: bool,
     pub server_version: String,
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub runtimes: BTreeMap<String, Runtime>,
     pub default_runtime: String,
     pub swarm: SwarmInfo,
@@ -105,16 +108,21 @@ pub struct Info {
     pub containerd_commit: Commit,
     pub runc_commit: Commit,
     pub init_commit: Commit,
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub security_options: Vec<String>,
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct PluginsInfo {
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub volume: Vec<String>,
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub network: Vec<String>,
     pub authorization: Option<Vec<String>>,
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub log: Vec<String>,
 }
 
@@ -122,8 +130,11 @@ pub struct PluginsInfo {
 #[serde(rename_all = "PascalCase", default)]
 pub struct RegistryConfig {
     #[serde(rename = "InsecureRegistryCIDRs")]
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub insecure_registry_cidrs: Vec<String>,
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub index_configs: BTreeMap<String, IndexInfo>,
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub mirrors: Vec<String>,
 }
 
@@ -131,6 +142,7 @@ pub struct RegistryConfig {
 #[serde(rename_all = "PascalCase", default)]
 pub struct IndexInfo {
     pub name: String,
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub mirrors: Vec<String>,
     pub secure: bool,
     pub official: bool,
@@ -171,9 +183,13 @@ pub struct Commit {
 #[serde(rename_all = "PascalCase", default)]
 pub struct DiskUsage {
     pub layers_size: i64,
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub images: Vec<ImageSummary>,
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub containers: Vec<serde_json::Value>,
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub volumes: Vec<serde_json::Value>,
+    #[serde(deserialize_with = "crate::null_as_default")]
     pub build_cache: Vec<serde_json::Value>,
 }
 

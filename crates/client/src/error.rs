@@ -23,11 +23,11 @@ pub enum Error {
     BadVersion(String),
     #[error("the daemon's API version {0} is too old: this client needs at least 1.24")]
     DaemonTooOld(ApiVersion),
-    #[error("http")]
+    #[error("http: {0}")]
     Http(#[source] hyper::Error),
     #[error("build request: {0}")]
     Request(String),
-    #[error("decode response of {0}")]
+    #[error("decode response of {0}: {1}")]
     Decode(String, #[source] serde_json::Error),
     /// The daemon answered with an error status.
     #[error("Error response from daemon: {message}")]
