@@ -6,6 +6,7 @@
 #   - skopeo oci: layout     -> berth load          (gzip layers, same diff ids)
 #   - berth save (OCI part)  -> umoci unpack
 #   - berth import of the busybox rootfs gives docker's diff id
+#   - berth's CLI drives dockerd (an older API)
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
@@ -89,6 +90,19 @@ expect_eq "berth save -> docker load" "Loaded image: berthbox:1" "$(tail -1 <<<"
 expect_eq "berth save -> docker load: same id" "$BERTH_ID" "$(docker_cli image inspect -f '{{.Id}}' berthbox:1)"
 expect_eq "docker run of berth's image" "hello from berth" \
   "$(docker_cli run --rm --network none berthbox:1 echo hello from berth)"
+
+# 3b. berth's CLI against dockerd, whose API (1.41) is older than berth's:
+# the first answer settles the version (no ping), and docker's `null`
+# lists decode.
+berth_at_docker() { "$BERTH" -H "unix://$T/docker.sock" "$@"; }
+expect_eq "berth CLI -> dockerd: run" "hello from berth" \
+  "$(berth_at_docker run --rm --network none berthbox:1 echo hello from berth)"
+expect_eq "berth CLI -> dockerd: negotiated version" "1.41 1.41" \
+  "$(berth_at_docker version -f '{{.Client.ApiVersion}} {{.Server.ApiVersion}}')"
+expect_eq "berth CLI -> dockerd: images" "berthbox:1" \
+  "$(berth_at_docker images --format '{{.Repository}}:{{.Tag}}' | grep -x berthbox:1)"
+berth_at_docker system df > /dev/null && berth_at_docker info > /dev/null \
+  && log "ok   berth CLI -> dockerd: system df and info decode"
 
 # 4. berth save -> podman load -> podman run.
 PODMAN_USED=1

@@ -72,96 +72,165 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List images
-    Images(cmd::image::ListArgs),
+    Images(Lazy<cmd::image::ListArgs>),
     /// Manage images
     #[command(subcommand, arg_required_else_help = true)]
-    Image(cmd::image::ImageCommand),
+    Image(Lazy<cmd::image::ImageCommand>),
     /// Remove one or more images
-    Rmi(cmd::image::RemoveArgs),
+    Rmi(Lazy<cmd::image::RemoveArgs>),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-    Tag(cmd::image::TagArgs),
+    Tag(Lazy<cmd::image::TagArgs>),
     /// Load an image from a tar archive or STDIN
-    Load(cmd::image::LoadArgs),
+    Load(Lazy<cmd::image::LoadArgs>),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
-    Save(cmd::image::SaveArgs),
+    Save(Lazy<cmd::image::SaveArgs>),
     /// Import the contents from a tarball to create a filesystem image
-    Import(cmd::image::ImportArgs),
+    Import(Lazy<cmd::image::ImportArgs>),
     /// Show the history of an image
-    History(cmd::image::HistoryArgs),
+    History(Lazy<cmd::image::HistoryArgs>),
     /// Manage berth
     #[command(subcommand, arg_required_else_help = true)]
-    System(cmd::system::SystemCommand),
+    System(Lazy<cmd::system::SystemCommand>),
     /// Manage networks
     #[command(subcommand)]
-    Network(cmd::network::NetworkCommand),
+    Network(Lazy<cmd::network::NetworkCommand>),
     /// Manage volumes
     #[command(subcommand)]
-    Volume(cmd::volume::VolumeCommand),
+    Volume(Lazy<cmd::volume::VolumeCommand>),
     /// Show the berth version information
-    Version(cmd::system::VersionArgs),
+    Version(Lazy<cmd::system::VersionArgs>),
     /// Display system-wide information
-    Info(cmd::system::InfoArgs),
+    Info(Lazy<cmd::system::InfoArgs>),
     /// Get real time events from the server
-    Events(cmd::system::EventsArgs),
+    Events(Lazy<cmd::system::EventsArgs>),
     /// Manage containers
     #[command(subcommand, arg_required_else_help = true)]
-    Container(cmd::container::ContainerCommand),
+    Container(Lazy<cmd::container::ContainerCommand>),
     /// Create and run a new container from an image
     #[command(disable_help_flag = true)]
-    Run(cmd::run::RunArgs),
+    Run(Lazy<cmd::run::RunArgs>),
     /// Create a new container
     #[command(disable_help_flag = true)]
-    Create(cmd::run::CreateArgs),
+    Create(Lazy<cmd::run::CreateArgs>),
     /// Start one or more stopped containers
-    Start(cmd::container::StartArgs),
+    Start(Lazy<cmd::container::StartArgs>),
     /// Stop one or more running containers
-    Stop(cmd::container::StopArgs),
+    Stop(Lazy<cmd::container::StopArgs>),
     /// Restart one or more containers
-    Restart(cmd::container::StopArgs),
+    Restart(Lazy<cmd::container::StopArgs>),
     /// Kill one or more running containers
-    Kill(cmd::container::KillArgs),
+    Kill(Lazy<cmd::container::KillArgs>),
     /// Pause all processes within one or more containers
-    Pause(cmd::container::NamesArgs),
+    Pause(Lazy<cmd::container::NamesArgs>),
     /// Unpause all processes within one or more containers
-    Unpause(cmd::container::NamesArgs),
+    Unpause(Lazy<cmd::container::NamesArgs>),
     /// Remove one or more containers
-    Rm(cmd::container::RmArgs),
+    Rm(Lazy<cmd::container::RmArgs>),
     /// List containers
-    Ps(cmd::container::PsArgs),
+    Ps(Lazy<cmd::container::PsArgs>),
     /// Fetch the logs of a container
-    Logs(cmd::container::LogsArgs),
+    Logs(Lazy<cmd::container::LogsArgs>),
     /// Attach local standard input, output, and error streams to a running container
-    Attach(cmd::container::AttachArgs),
+    Attach(Lazy<cmd::container::AttachArgs>),
     /// Execute a command in a running container
     #[command(disable_help_flag = true)]
-    Exec(cmd::container::ExecArgs),
+    Exec(Lazy<cmd::container::ExecArgs>),
     /// Block until one or more containers stop, then print their exit codes
-    Wait(cmd::container::NamesArgs),
+    Wait(Lazy<cmd::container::NamesArgs>),
     /// Rename a container
-    Rename(cmd::container::RenameArgs),
+    Rename(Lazy<cmd::container::RenameArgs>),
     /// Return low-level information on berth objects
-    Inspect(cmd::container::InspectArgs),
+    Inspect(Lazy<cmd::container::InspectArgs>),
     /// Display the running processes of a container
-    Top(cmd::container::TopArgs),
+    Top(Lazy<cmd::container::TopArgs>),
     /// Display a live stream of container(s) resource usage statistics
-    Stats(cmd::container::StatsArgs),
+    Stats(Lazy<cmd::container::StatsArgs>),
     /// Update configuration of one or more containers
-    Update(cmd::container::UpdateArgs),
+    Update(Lazy<cmd::container::UpdateArgs>),
     /// Copy files/folders between a container and the local filesystem
-    Cp(cmd::cp::CpArgs),
+    Cp(Lazy<cmd::cp::CpArgs>),
     /// Export a container's filesystem as a tar archive
-    Export(cmd::container::ExportArgs),
+    Export(Lazy<cmd::container::ExportArgs>),
     /// Create a new image from a container's changes
-    Commit(cmd::container::CommitArgs),
+    Commit(Lazy<cmd::container::CommitArgs>),
     /// Inspect changes to files or directories on a container's filesystem
-    Diff(cmd::container::NameArg),
+    Diff(Lazy<cmd::container::NameArg>),
     /// List port mappings or a specific mapping for the container
-    Port(cmd::container::PortArgs),
+    Port(Lazy<cmd::container::PortArgs>),
     /// Print a shell completion script (bash, zsh, fish)
     Completion {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// A subcommand whose flags clap builds only when it is the one being
+/// parsed. Building the whole tree (five copies of `run`'s ~90 flags among
+/// ~700) was most of the CLI's start-up, paid by every command.
+#[derive(Debug)]
+pub struct Lazy<T>(pub T);
+
+impl<T: clap::FromArgMatches> clap::FromArgMatches for Lazy<T> {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(m).map(Lazy)
+    }
+
+    fn from_arg_matches_mut(m: &mut clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(m).map(Lazy)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(m)
+    }
+
+    fn update_from_arg_matches_mut(&mut self, m: &mut clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(m)
+    }
+}
+
+impl<T: clap::Args> clap::Args for Lazy<T> {
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|c| keeping_about(c, T::augment_args))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|c| keeping_about(c, T::augment_args_for_update))
+    }
+}
+
+/// Builds `cmd`'s flags with `build`, keeping the about text the
+/// subcommand's variant gave it: an `Args` struct's doc comment would
+/// replace it, as it runs last now.
+fn keeping_about(cmd: clap::Command, build: fn(clap::Command) -> clap::Command) -> clap::Command {
+    let about = cmd.get_about().cloned();
+    let long_about = cmd.get_long_about().cloned();
+    let cmd = build(cmd);
+    let cmd = match about {
+        Some(a) => cmd.about(a),
+        None => cmd,
+    };
+    match long_about {
+        Some(l) => cmd.long_about(l),
+        None => cmd.long_about(None::<&str>),
+    }
+}
+
+impl<T: Subcommand> Subcommand for Lazy<T> {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_subcommands)
+    }
+
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_subcommands_for_update)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        T::has_subcommand(name)
+    }
 }
 
 /// An error ending the command, with its exit code. The message is
@@ -210,7 +279,7 @@ impl From<format::template::TemplateError> for CliError {
     }
 }
 
-/// What every command gets: the client, negotiated with the daemon.
+/// What every command gets: the client.
 pub struct App {
     pub client: Client,
 }
@@ -297,51 +366,50 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         };
         client = client.with_tls(&files)?;
     }
-    // `version` shows the client part even without a daemon.
-    if !matches!(cli.command, Command::Version(_)) {
-        client.negotiate().await?;
-    }
-    let mut app = App { client };
+    // The version is negotiated by the first request (`version` shows the
+    // client part even without a daemon).
+    client.pin_version_from_env()?;
+    let app = App { client };
     match cli.command {
-        Command::Images(a) => image::run_list(&app, a).await,
-        Command::Image(c) => image::run(&app, c).await,
-        Command::Rmi(a) => image::run_remove(&app, a).await,
-        Command::Tag(a) => image::run_tag(&app, a).await,
-        Command::Load(a) => image::run_load(&app, a).await,
-        Command::Save(a) => image::run_save(&app, a).await,
-        Command::Import(a) => image::run_import(&app, a).await,
-        Command::History(a) => image::run_history(&app, a).await,
-        Command::System(c) => system::run(&app, c).await,
-        Command::Network(c) => cmd::network::run(&app, c).await,
-        Command::Volume(c) => cmd::volume::run(&app, c).await,
-        Command::Version(a) => system::run_version(&mut app, a).await,
-        Command::Info(a) => system::run_info(&app, a).await,
-        Command::Events(a) => system::run_events(&app, a).await,
-        Command::Container(c) => container::run(&app, c).await,
-        Command::Run(a) => container::run(&app, ContainerCommand::Run(a)).await,
-        Command::Create(a) => container::run(&app, ContainerCommand::Create(a)).await,
-        Command::Start(a) => container::run(&app, ContainerCommand::Start(a)).await,
-        Command::Stop(a) => container::run(&app, ContainerCommand::Stop(a)).await,
-        Command::Restart(a) => container::run(&app, ContainerCommand::Restart(a)).await,
-        Command::Kill(a) => container::run(&app, ContainerCommand::Kill(a)).await,
-        Command::Pause(a) => container::run(&app, ContainerCommand::Pause(a)).await,
-        Command::Unpause(a) => container::run(&app, ContainerCommand::Unpause(a)).await,
-        Command::Rm(a) => container::run(&app, ContainerCommand::Rm(a)).await,
-        Command::Ps(a) => container::run(&app, ContainerCommand::Ls(a)).await,
-        Command::Logs(a) => container::run(&app, ContainerCommand::Logs(a)).await,
-        Command::Attach(a) => container::run(&app, ContainerCommand::Attach(a)).await,
-        Command::Exec(a) => container::run(&app, ContainerCommand::Exec(a)).await,
-        Command::Wait(a) => container::run(&app, ContainerCommand::Wait(a)).await,
-        Command::Rename(a) => container::run(&app, ContainerCommand::Rename(a)).await,
-        Command::Inspect(a) => container::run_inspect(&app, a).await,
-        Command::Top(a) => container::run(&app, ContainerCommand::Top(a)).await,
-        Command::Stats(a) => container::run(&app, ContainerCommand::Stats(a)).await,
-        Command::Update(a) => container::run(&app, ContainerCommand::Update(a)).await,
-        Command::Cp(a) => container::run(&app, ContainerCommand::Cp(a)).await,
-        Command::Export(a) => container::run(&app, ContainerCommand::Export(a)).await,
-        Command::Commit(a) => container::run(&app, ContainerCommand::Commit(a)).await,
-        Command::Diff(a) => container::run(&app, ContainerCommand::Diff(a)).await,
-        Command::Port(a) => container::run(&app, ContainerCommand::Port(a)).await,
+        Command::Images(Lazy(a)) => image::run_list(&app, a).await,
+        Command::Image(Lazy(c)) => image::run(&app, c).await,
+        Command::Rmi(Lazy(a)) => image::run_remove(&app, a).await,
+        Command::Tag(Lazy(a)) => image::run_tag(&app, a).await,
+        Command::Load(Lazy(a)) => image::run_load(&app, a).await,
+        Command::Save(Lazy(a)) => image::run_save(&app, a).await,
+        Command::Import(Lazy(a)) => image::run_import(&app, a).await,
+        Command::History(Lazy(a)) => image::run_history(&app, a).await,
+        Command::System(Lazy(c)) => system::run(&app, c).await,
+        Command::Network(Lazy(c)) => cmd::network::run(&app, c).await,
+        Command::Volume(Lazy(c)) => cmd::volume::run(&app, c).await,
+        Command::Version(Lazy(a)) => system::run_version(&app, a).await,
+        Command::Info(Lazy(a)) => system::run_info(&app, a).await,
+        Command::Events(Lazy(a)) => system::run_events(&app, a).await,
+        Command::Container(Lazy(c)) => container::run(&app, c).await,
+        Command::Run(Lazy(a)) => container::run(&app, ContainerCommand::Run(a)).await,
+        Command::Create(Lazy(a)) => container::run(&app, ContainerCommand::Create(a)).await,
+        Command::Start(Lazy(a)) => container::run(&app, ContainerCommand::Start(a)).await,
+        Command::Stop(Lazy(a)) => container::run(&app, ContainerCommand::Stop(a)).await,
+        Command::Restart(Lazy(a)) => container::run(&app, ContainerCommand::Restart(a)).await,
+        Command::Kill(Lazy(a)) => container::run(&app, ContainerCommand::Kill(a)).await,
+        Command::Pause(Lazy(a)) => container::run(&app, ContainerCommand::Pause(a)).await,
+        Command::Unpause(Lazy(a)) => container::run(&app, ContainerCommand::Unpause(a)).await,
+        Command::Rm(Lazy(a)) => container::run(&app, ContainerCommand::Rm(a)).await,
+        Command::Ps(Lazy(a)) => container::run(&app, ContainerCommand::Ls(a)).await,
+        Command::Logs(Lazy(a)) => container::run(&app, ContainerCommand::Logs(a)).await,
+        Command::Attach(Lazy(a)) => container::run(&app, ContainerCommand::Attach(a)).await,
+        Command::Exec(Lazy(a)) => container::run(&app, ContainerCommand::Exec(a)).await,
+        Command::Wait(Lazy(a)) => container::run(&app, ContainerCommand::Wait(a)).await,
+        Command::Rename(Lazy(a)) => container::run(&app, ContainerCommand::Rename(a)).await,
+        Command::Inspect(Lazy(a)) => container::run_inspect(&app, a).await,
+        Command::Top(Lazy(a)) => container::run(&app, ContainerCommand::Top(a)).await,
+        Command::Stats(Lazy(a)) => container::run(&app, ContainerCommand::Stats(a)).await,
+        Command::Update(Lazy(a)) => container::run(&app, ContainerCommand::Update(a)).await,
+        Command::Cp(Lazy(a)) => container::run(&app, ContainerCommand::Cp(a)).await,
+        Command::Export(Lazy(a)) => container::run(&app, ContainerCommand::Export(a)).await,
+        Command::Commit(Lazy(a)) => container::run(&app, ContainerCommand::Commit(a)).await,
+        Command::Diff(Lazy(a)) => container::run(&app, ContainerCommand::Diff(a)).await,
+        Command::Port(Lazy(a)) => container::run(&app, ContainerCommand::Port(a)).await,
         Command::Completion { .. } => Ok(()),
     }
 }

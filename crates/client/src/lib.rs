@@ -1,6 +1,6 @@
 //! Engine API client: HTTP/1.1 over a UNIX socket or TCP with mutual
-//! TLS, with version
-//! negotiation (`HEAD /_ping`, as the docker client does), JSON helpers,
+//! TLS, with version negotiation (from the first answer's `Api-Version`,
+//! or `HEAD /_ping` as the docker client does), JSON helpers,
 //! streamed request and response bodies, and connection upgrades for the
 //! hijacked attach/exec streams.
 #![forbid(unsafe_code)]
@@ -25,7 +25,7 @@ use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::net::{TcpStream, UnixStream};
 
 pub use hyper::Response;
@@ -88,8 +88,9 @@ impl std::fmt::Display for Host {
 #[derive(Debug, Clone)]
 pub struct Client {
     host: Host,
-    /// The version in request paths, once negotiated or pinned.
-    version: Option<ApiVersion>,
+    /// The version in request paths, once negotiated or pinned (shared by
+    /// clones, which negotiate once between them).
+    version: Arc<OnceLock<ApiVersion>>,
     /// TLS for a TCP host.
     tls: Option<Arc<rustls::ClientConfig>>,
 }
@@ -110,7 +111,7 @@ impl Client {
     pub fn new(host: Host) -> Self {
         Self {
             host,
-            version: None,
+            version: Arc::default(),
             tls: None,
         }
     }
@@ -127,12 +128,28 @@ impl Client {
 
     /// The version requests use (the client's maximum until negotiated).
     pub fn api_version(&self) -> ApiVersion {
-        self.version.unwrap_or(MAX_API_VERSION)
+        self.version.get().copied().unwrap_or(MAX_API_VERSION)
     }
 
     /// Pins the version, as `DOCKER_API_VERSION` does (no negotiation).
     pub fn pin_version(&mut self, v: ApiVersion) {
-        self.version = Some(v);
+        self.version = Arc::new(OnceLock::from(v));
+    }
+
+    /// Pins the version `BERTH_API_VERSION` or `DOCKER_API_VERSION` names,
+    /// if one does.
+    pub fn pin_version_from_env(&mut self) -> Result<(), Error> {
+        for k in ["BERTH_API_VERSION", "DOCKER_API_VERSION"] {
+            if let Ok(s) = std::env::var(k) {
+                let v = s
+                    .trim_start_matches('v')
+                    .parse()
+                    .map_err(|_| Error::BadVersion(s.clone()))?;
+                self.pin_version(v);
+                return Ok(());
+            }
+        }
+        Ok(())
     }
 
     /// `HEAD /_ping`, falling back to `GET` as the docker client does.
@@ -159,46 +176,72 @@ impl Client {
         })
     }
 
-    /// Negotiates the version once: the lower of the daemon's and ours.
-    /// `BERTH_API_VERSION` or `DOCKER_API_VERSION` pins it instead.
-    pub async fn negotiate(&mut self) -> Result<ApiVersion, Error> {
-        if let Some(v) = self.version {
-            return Ok(v);
-        }
-        for k in ["BERTH_API_VERSION", "DOCKER_API_VERSION"] {
-            if let Ok(s) = std::env::var(k) {
-                let v = s
-                    .trim_start_matches('v')
-                    .parse()
-                    .map_err(|_| Error::BadVersion(s.clone()))?;
-                self.version = Some(v);
-                return Ok(v);
-            }
+    /// Negotiates the version now, with a ping, unless it is known. A
+    /// request does it by itself, without the ping's round trip when it
+    /// can.
+    pub async fn negotiate(&self) -> Result<ApiVersion, Error> {
+        if let Some(v) = self.version.get() {
+            return Ok(*v);
         }
         let ping = self.ping().await?;
-        let v = match ping.api_version {
+        self.settle(ping.api_version)
+    }
+
+    /// Settles the version on the lower of the daemon's and ours (ours for
+    /// a daemon that does not tell).
+    fn settle(&self, server: Option<ApiVersion>) -> Result<ApiVersion, Error> {
+        let v = match server {
             None => MAX_API_VERSION,
             Some(server) if server < MIN_API_VERSION => {
                 return Err(Error::DaemonTooOld(server));
             }
             Some(server) => server.min(MAX_API_VERSION),
         };
-        self.version = Some(v);
-        Ok(v)
+        Ok(*self.version.get_or_init(|| v))
     }
 
-    /// A path with the negotiated version prefix and the query encoded.
-    fn url(&self, path: &str, query: &[(&str, String)]) -> String {
-        let mut u = format!("/v{}{}", self.api_version(), path);
-        let mut sep = '?';
-        for (k, v) in query {
-            u.push(sep);
-            u.push_str(&query::encode(k));
-            u.push('=');
-            u.push_str(&query::encode(v));
-            sep = '&';
+    /// Sends `path` with the version prefix. The first request goes out at
+    /// our version, without a ping: the daemon's `Api-Version` header, on
+    /// every answer and set before its version check, settles the version,
+    /// and a 400 from a daemon older than us is the version check, which
+    /// did nothing, so the request is sent again at its version. A
+    /// streamed body cannot be sent twice, so it waits for a ping.
+    /// Returns the response whatever its status.
+    pub async fn send_versioned(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: ReqBody,
+        headers: &[(&str, &str)],
+    ) -> Result<Response<Incoming>, Error> {
+        let again = match (&body, self.version.get()) {
+            (_, Some(_)) => None,
+            (ReqBody::Empty, None) => Some(ReqBody::Empty),
+            (ReqBody::Full(b), None) => Some(ReqBody::Full(b.clone())),
+            (ReqBody::Stream(_), None) => {
+                self.negotiate().await?;
+                None
+            }
+        };
+        let sent = self.api_version();
+        let resp = self
+            .send_raw(method.clone(), &url(sent, path, query), body, headers)
+            .await?;
+        let Some(again) = again else {
+            return Ok(resp);
+        };
+        let server = resp
+            .headers()
+            .get("api-version")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let v = self.settle(server)?;
+        if v >= sent || resp.status() != StatusCode::BAD_REQUEST {
+            return Ok(resp);
         }
-        u
+        self.send_raw(method, &url(v, path, query), again, headers)
+            .await
     }
 
     async fn connect(&self) -> Result<Box<dyn Io>, Error> {
@@ -269,8 +312,9 @@ impl Client {
         body: ReqBody,
         headers: &[(&str, &str)],
     ) -> Result<Response<Incoming>, Error> {
-        let url = self.url(path, query);
-        let resp = self.send_raw(method, &url, body, headers).await?;
+        let resp = self
+            .send_versioned(method, path, query, body, headers)
+            .await?;
         if resp.status().is_client_error() || resp.status().is_server_error() {
             return Err(error::from_response(resp).await);
         }
@@ -325,6 +369,20 @@ impl Client {
     }
 }
 
+/// `path` with the version prefix and the query encoded.
+fn url(version: ApiVersion, path: &str, query: &[(&str, String)]) -> String {
+    let mut u = format!("/v{version}{path}");
+    let mut sep = '?';
+    for (k, v) in query {
+        u.push(sep);
+        u.push_str(&query::encode(k));
+        u.push('=');
+        u.push_str(&query::encode(v));
+        sep = '&';
+    }
+    u
+}
+
 /// A hijacked connection: after `101 UPGRADED` the socket is a raw
 /// bidirectional byte stream (attach, exec start).
 pub type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
@@ -345,8 +403,7 @@ impl Client {
     ) -> Result<(hyper::HeaderMap, Upgraded), Error> {
         let mut h: Vec<(&str, &str)> = vec![("connection", "Upgrade"), ("upgrade", "tcp")];
         h.extend_from_slice(headers);
-        let url = self.url(path, query);
-        let resp = self.send_raw(method, &url, body, &h).await?;
+        let resp = self.send_versioned(method, path, query, body, &h).await?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             if resp.status().is_client_error() || resp.status().is_server_error() {
                 return Err(error::from_response(resp).await);
@@ -500,12 +557,74 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A daemon at 1.41: answers 400 to a newer version, as docker's
+    /// version check does, and records the request lines.
+    async fn old_daemon(l: tokio::net::UnixListener, n: usize) -> Vec<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut lines = Vec::new();
+        for _ in 0..n {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut req = Vec::new();
+            let mut b = [0u8; 1];
+            while !req.ends_with(b"\r\n\r\n") {
+                s.read_exact(&mut b).await.unwrap();
+                req.push(b[0]);
+            }
+            let req = String::from_utf8(req).unwrap();
+            let line = req.lines().next().unwrap().to_owned();
+            let answer: &[u8] = if line.contains(" /v1.41/") {
+                b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\n\r\n[]"
+            } else {
+                b"HTTP/1.1 400 Bad Request\r\nApi-Version: 1.41\r\nContent-Length: 83\r\n\r\n\
+                  {\"message\":\"client version 1.47 is too new. Maximum supported API version is 1.41\"}"
+            };
+            s.write_all(answer).await.unwrap();
+            lines.push(line);
+        }
+        lines
+    }
+
+    #[tokio::test]
+    async fn the_first_answer_settles_the_version_without_a_ping() {
+        let dir = std::env::temp_dir().join(format!("berth-client-ver-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("s.sock");
+        let _ = std::fs::remove_file(&sock);
+        let server = tokio::spawn(old_daemon(
+            tokio::net::UnixListener::bind(&sock).unwrap(),
+            3,
+        ));
+        let c = Client::new(Host::Unix(sock.clone()));
+        let body = Some(&serde_json::json!({"a": 1}));
+        let got: serde_json::Value = c
+            .send_json(Method::POST, "/x/create", &[], body)
+            .await
+            .unwrap();
+        assert_eq!(got, serde_json::json!([]));
+        assert_eq!(c.api_version(), ApiVersion::new(1, 41));
+        let got: serde_json::Value = c.get_json("/x/json", &[]).await.unwrap();
+        assert_eq!(got, serde_json::json!([]));
+        assert_eq!(
+            server.await.unwrap(),
+            [
+                "POST /v1.47/x/create HTTP/1.1",
+                "POST /v1.41/x/create HTTP/1.1",
+                "GET /v1.41/x/json HTTP/1.1",
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn urls_carry_version_and_query() {
         let mut c = Client::new(Host::Unix("/x".into()));
         c.pin_version(ApiVersion::new(1, 41));
         assert_eq!(
-            c.url("/images/json", &[("filters", r#"{"a":["b c"]}"#.into())]),
+            url(
+                c.api_version(),
+                "/images/json",
+                &[("filters", r#"{"a":["b c"]}"#.into())]
+            ),
             "/v1.41/images/json?filters=%7B%22a%22%3A%5B%22b%20c%22%5D%7D"
         );
     }

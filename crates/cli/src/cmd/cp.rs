@@ -46,13 +46,10 @@ fn err(what: &str, e: impl std::fmt::Display) -> CliError {
 async fn remote_stat(app: &App, container: &str, path: &str) -> Result<Option<bool>, CliError> {
     let resp = app
         .client
-        .send_raw(
+        .send_versioned(
             Method::HEAD,
-            &format!(
-                "/v{}/containers/{container}/archive?path={}",
-                app.client.api_version(),
-                berth_api_types::query::encode(path)
-            ),
+            &format!("/containers/{container}/archive"),
+            &[("path", path.to_owned())],
             ReqBody::Empty,
             &[],
         )

@@ -79,16 +79,12 @@ fn render_template(format: &str, v: &Value) -> Result<String, CliError> {
     Ok(format!("{}\n", t.render(v)?))
 }
 
-pub async fn run_version(app: &mut App, a: VersionArgs) -> Result<(), CliError> {
-    let negotiated = app.client.negotiate().await;
-    let server: Result<Version, CliError> = match negotiated {
-        Ok(_) => app
-            .client
-            .get_json("/version", &[])
-            .await
-            .map_err(Into::into),
-        Err(e) => Err(e.into()),
-    };
+pub async fn run_version(app: &App, a: VersionArgs) -> Result<(), CliError> {
+    let server: Result<Version, CliError> = app
+        .client
+        .get_json("/version", &[])
+        .await
+        .map_err(Into::into);
     let client = client_info(app);
     let server_json = server
         .as_ref()
