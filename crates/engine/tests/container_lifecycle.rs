@@ -508,6 +508,78 @@ fn work_cut_short_by_a_crash_is_finished_at_the_next_start() {
     }
 }
 
+/// A start writes the record once the container runs and its attaches
+/// are in; a crash before that leaves the record of the last exit next to
+/// a live shim. The next start must find the container running. The
+/// crash is a process of its own that exits with the container running.
+#[test]
+fn a_start_cut_short_before_its_record_is_written_is_found_running() {
+    const CRASH: &str = "BERTH_TEST_CRASH_ROOT";
+    if let Some(root) = std::env::var_os(CRASH) {
+        let root = Path::new(&root);
+        let (_engine, c) = Env::open_at(root);
+        let record = root.join("record");
+        let exited = std::fs::read(&record).unwrap();
+        let id = String::from_utf8(std::fs::read(root.join("id")).unwrap()).unwrap();
+        c.start(&id).unwrap();
+        std::fs::write(
+            root.join("pid"),
+            c.inspect(&id).unwrap()["State"]["Pid"].to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("data/containers")
+                .join(&id)
+                .join("container.json"),
+            exited,
+        )
+        .unwrap();
+        std::process::exit(0);
+    }
+    let Some((env, engine, c)) = Env::ready() else {
+        return;
+    };
+    let root = env.dir.path();
+    let id = c
+        .create(
+            Some("restarted"),
+            // Exits 3 the first time, sleeps the second.
+            &json!({"Image": "busybox", "Cmd": ["sh", "-c",
+                "test -f /ran && exec sleep 60; touch /ran; exit 3"]}),
+        )
+        .unwrap()
+        .id;
+    let w = c.wait_for(&id, WaitCondition::NextExit).unwrap();
+    c.start(&id).unwrap();
+    assert_eq!(w.wait().status_code, 3);
+    drop((c, engine));
+    let record = root
+        .join("data/containers")
+        .join(&id)
+        .join("container.json");
+    std::fs::copy(&record, root.join("record")).unwrap();
+    std::fs::write(root.join("id"), &id).unwrap();
+    let st = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_start_cut_short_before_its_record_is_written_is_found_running",
+            "--nocapture",
+        ])
+        .env(CRASH, root)
+        .status()
+        .unwrap();
+    assert!(st.success());
+
+    let (_engine, c) = env.open();
+    let i = c.inspect(&id).unwrap();
+    assert_eq!(i["State"]["Status"], "running", "{}", i["State"]);
+    assert_eq!(
+        i["State"]["Pid"].to_string(),
+        std::fs::read_to_string(root.join("pid")).unwrap()
+    );
+    c.remove(&id, true, false).unwrap();
+}
+
 /// Polls `f` on the container's inspect until it holds (10 s at most).
 fn inspect_until(
     c: &Containers,

@@ -5,7 +5,8 @@
 //!
 //! State on disk: `<data-root>/containers/<id>/` holds `container.json`
 //! (the record, written atomically), the json-file log, `exit.json` (the
-//! shim's record of the last exit), and hostname/hosts/resolv.conf.
+//! shim's record of the last exit), and hostname/hosts/resolv.conf
+//! (written by each start).
 //! `<exec-root>/shims/<id>/` is the shim's directory (socket, state, bundle).
 //! On [`Containers::open`], every container that was running is checked:
 //! a live shim is re-attached, otherwise the exit file gives the real exit
@@ -531,6 +532,20 @@ impl Inner {
         Some(rec)
     }
 
+    /// Writes the record while the container runs. Once it has exited,
+    /// the exit's own write (or for `--rm`, none: see [`Containers::finish`])
+    /// stands. Under the lock, so that an exit recorded meanwhile is
+    /// written after this, never before.
+    fn save_if_running(&self, id: &str) {
+        let t = self.lock();
+        let Some(e) = t.by_id.get(id).filter(|e| e.rec.state.is_running()) else {
+            return;
+        };
+        if let Err(err) = self.save(&e.rec) {
+            tracing::warn!("container {id}: {err}");
+        }
+    }
+
     fn read_exit_file(&self, id: &str) -> Option<ExitFile> {
         let d = std::fs::read(self.dir(id).join("exit.json")).ok()?;
         serde_json::from_slice(&d).ok()
@@ -588,9 +603,10 @@ impl Containers {
                         continue;
                     }
                 };
-                // A created container with a shim directory was being
-                // started: its shim may have run it.
-                let starting = rec.state.status == "created" && inner.shim_dir(&rec.id).exists();
+                // A stopped container with a shim directory was being
+                // started (its record is written once the start is done):
+                // its shim may have run it.
+                let starting = inner.shim_dir(&rec.id).exists();
                 if rec.state.is_running() || rec.state.status == "removing" || starting {
                     running.push(rec.id.clone());
                 }
@@ -886,16 +902,8 @@ impl Containers {
         // Reserve the name before the slow part.
         t.names.insert(name.clone(), id.clone());
         drop(t);
-        let result = self.create_files(
-            &id,
-            &name,
-            &cfg,
-            &hc,
-            cfg_val,
-            host_config,
-            networking,
-            image_id,
-        );
+        let result =
+            self.create_files(&id, &name, &cfg, cfg_val, host_config, networking, image_id);
         let mut t = inner.lock();
         match result {
             Ok(rec) => {
@@ -936,7 +944,6 @@ impl Containers {
         id: &str,
         name: &str,
         cfg: &Config,
-        hc: &HostConfig,
         cfg_val: Value,
         host_config: Value,
         networking: Value,
@@ -958,32 +965,6 @@ impl Containers {
             &rootfs,
             &resolve,
         )?;
-        let hostname = if cfg.hostname.is_empty() {
-            id[..12].to_owned()
-        } else {
-            cfg.hostname.clone()
-        };
-        let mut hosts = String::from(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
-        );
-        for h in &hc.extra_hosts {
-            if let Some((host, ip)) = h.split_once(':') {
-                hosts.push_str(&format!("{ip}\t{host}\n"));
-            }
-        }
-        let resolv = if hc.dns.is_empty() {
-            host_resolv_conf()
-        } else {
-            hc.dns.iter().map(|d| format!("nameserver {d}\n")).collect()
-        };
-        for (file, data) in [
-            ("hostname", format!("{hostname}\n")),
-            ("hosts", hosts),
-            ("resolv.conf", resolv),
-        ] {
-            let p = dir.join(file);
-            std::fs::write(&p, data).map_err(|e| Error::io(format!("write {}", p.display()), e))?;
-        }
         let args: Vec<String> = cfg
             .entrypoint
             .iter()
@@ -1069,7 +1050,9 @@ impl Containers {
         let awaited = u32::try_from(pending.len()).unwrap_or(u32::MAX);
         match self.spawn_shim(&rec, awaited) {
             Ok(st) => {
-                let started = inner.update(&id, |e| {
+                // Written once the attaches are in, below: they are what
+                // the output (and so the exit of a short command) waits for.
+                let started = inner.change(&id, false, |e| {
                     let s = &mut e.rec.state;
                     s.status = "running".into();
                     s.pid = st.pid;
@@ -1091,6 +1074,7 @@ impl Containers {
                     let _ =
                         p.tx.send(self.connect_attach(&rec, p.stdin, p.stdout, p.stderr));
                 }
+                inner.save_if_running(&id);
                 if let Some(rec) = started {
                     inner.publish(&rec, "start", &[]);
                 }
@@ -1133,7 +1117,11 @@ impl Containers {
         let sdir = inner.shim_dir(id);
         let _ = std::fs::remove_dir_all(&sdir);
         let bundle = sdir.join("bundle");
-        std::fs::create_dir_all(bundle.join("rootfs"))
+        // Outermost first: `create_dir_all` tries the innermost first, and
+        // fails twice before it gets there.
+        std::fs::create_dir_all(&sdir)
+            .and_then(|()| std::fs::create_dir(&bundle))
+            .and_then(|()| std::fs::create_dir(bundle.join("rootfs")))
             .map_err(|e| Error::io(format!("create {}", bundle.display()), e))?;
         let images = &inner.images;
         let image_id = rec.image_id.clone();
@@ -1903,29 +1891,6 @@ fn merge_set<T: serde::Serialize>(own: &mut Option<Value>, image: Option<&T>) {
         merged.entry(k).or_insert(v);
     }
     *own = Some(Value::Object(merged));
-}
-
-/// The host's resolv.conf, or Google's servers when it only names a local
-/// stub resolver the container cannot reach (as docker does).
-fn host_resolv_conf() -> String {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let kept: Vec<&str> = host
-        .lines()
-        .filter(|l| {
-            let mut w = l.split_whitespace();
-            !(w.next() == Some("nameserver")
-                && w.next()
-                    .is_some_and(|a| a.starts_with("127.") || a == "::1"))
-        })
-        .collect();
-    let mut out = kept.join("\n");
-    if !out.is_empty() {
-        out.push('\n');
-    }
-    if !out.lines().any(|l| l.starts_with("nameserver")) {
-        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
-    }
-    out
 }
 
 #[cfg(test)]
