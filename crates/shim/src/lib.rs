@@ -3,13 +3,14 @@
 //! policy, and answers the engine on a UNIX control socket (see
 //! berth-shim-proto). Single-threaded, no async runtime: one poll loop.
 //!
-//! Start-up is a double fork so the shim is not the daemon's child:
-//! `berth-shim start <dir>` (run by the engine, stdout a pipe) forks the
+//! Start-up is a fork so the shim is not the daemon's child: the engine's
+//! `berth-shim zygote` forks each shim on request, and `berth-shim start
+//! <dir>` (the fallback, run by the engine with stdout a pipe) forks the
 //! shim and exits at once (`berth-shim run <dir>` is the same shim in the
-//! foreground); the forked process makes a new
-//! session, becomes a child subreaper (so it reaps the container's init
-//! when the runtime's create process exits), starts the container, writes
-//! one JSON answer line on the inherited pipe, and closes it.
+//! foreground). The forked process makes a new session, becomes a child
+//! subreaper (so it reaps the container's init when the runtime's create
+//! process exits), starts the container, writes one JSON answer line on
+//! the inherited pipe, and closes it.
 #![forbid(unsafe_code)]
 
 mod logfile;
@@ -83,39 +84,45 @@ impl Error {
 }
 
 /// `berth-shim start <dir>`: fork the real shim and return at once. Its
-/// stdout (the engine's pipe) is passed on; stderr goes to `<dir>/shim.log`.
+/// stdout (the engine's pipe) is passed on.
 /// A fork, not a second exec of this binary: the start path of every
 /// container saves loading and relocating the program once more.
 pub fn launch(dir: &Path) -> io::Result<()> {
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("shim.log"))?;
     // Single-threaded here (nothing has started a thread), as a fork needs.
     match berth_sys::process::clone_fork(0)? {
         berth_sys::process::Forked::Parent(_) => Ok(()),
-        berth_sys::process::Forked::Child => {
-            let code = match nix::unistd::dup2(log.as_raw_fd(), 2)
-                .map_err(io::Error::from)
-                .and_then(|_| std::env::set_current_dir(dir))
-            {
-                Ok(()) => run(dir),
-                Err(e) => {
-                    eprintln!("berth-shim: prepare the shim in {}: {e}", dir.display());
-                    1
-                }
-            };
-            std::process::exit(code)
+        berth_sys::process::Forked::Child => std::process::exit(shim_main(dir)),
+    }
+}
+
+/// The forked shim: stderr to `<dir>/shim.log`, `dir` as its working
+/// directory, then [`run`]. Returns its exit code.
+fn shim_main(dir: &Path) -> i32 {
+    let ready = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("shim.log"))
+        .and_then(|log| nix::unistd::dup2(log.as_raw_fd(), 2).map_err(io::Error::from))
+        .and_then(|_| std::env::set_current_dir(dir));
+    match ready {
+        Ok(()) => run(dir),
+        Err(e) => {
+            eprintln!("berth-shim: prepare the shim in {}: {e}", dir.display());
+            1
         }
     }
 }
 
 /// `berth-shim zygote`: fork the shim of each request on stdin (see
-/// [`berth_shim_proto::zygote`]) until the engine closes its end. Each
-/// request forks a child that does what `berth-shim start` does, with the
-/// request's pipe as its stdout; waiting for that child (it exits as soon
-/// as the shim is forked off) keeps the zygote free of zombies.
+/// [`berth_shim_proto::zygote`]) until the engine closes its end, with the
+/// request's pipe as the shim's stdout. One fork, straight to the shim:
+/// the kernel reaps the shims (SIGCHLD ignored here), so the zygote never
+/// waits, and a shim outliving its zygote goes to PID 1 as before.
 pub fn zygote() -> i32 {
+    if let Err(e) = berth_sys::process::reap_children_automatically(true) {
+        eprintln!("berth-shim zygote: ignore SIGCHLD: {e}");
+        return 1;
+    }
     let stdin = io::stdin();
     loop {
         let (dir, answer) = match berth_shim_proto::zygote::recv(stdin.as_fd()) {
@@ -127,27 +134,27 @@ pub fn zygote() -> i32 {
             }
         };
         match berth_sys::process::clone_fork(0) {
-            Ok(berth_sys::process::Forked::Parent(pid)) => {
-                drop(answer);
-                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-            }
+            Ok(berth_sys::process::Forked::Parent(_)) => drop(answer),
             Ok(berth_sys::process::Forked::Child) => {
                 // Only the pipe may reach the shim: a second copy of its
                 // write end would keep the engine reading after the answer.
-                let ready = File::open("/dev/null").and_then(|null| {
-                    nix::unistd::dup2(null.as_raw_fd(), 0)?;
-                    nix::unistd::dup2(answer.as_raw_fd(), 1)?;
-                    Ok(())
-                });
+                // The shim reaps its container, so SIGCHLD is its again.
+                let ready = berth_sys::process::reap_children_automatically(false)
+                    .and_then(|()| File::open("/dev/null"))
+                    .and_then(|null| {
+                        nix::unistd::dup2(null.as_raw_fd(), 0)?;
+                        nix::unistd::dup2(answer.as_raw_fd(), 1)?;
+                        Ok(())
+                    });
                 drop(answer);
-                let code = match ready.and_then(|()| launch(&dir)) {
-                    Ok(()) => 0,
+                let code = match ready {
+                    Ok(()) => shim_main(&dir),
                     Err(e) => {
                         eprintln!("berth-shim: start shim in {}: {e}", dir.display());
                         1
                     }
                 };
-                berth_sys::process::exit_now(code)
+                std::process::exit(code)
             }
             Err(e) => eprintln!("berth-shim zygote: fork for {}: {e}", dir.display()),
         }

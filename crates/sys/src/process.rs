@@ -205,6 +205,20 @@ pub fn reset_signals() -> io::Result<()> {
     .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("sigprocmask: {e}")))
 }
 
+/// Has the kernel reap the caller's children as they exit (SIGCHLD
+/// ignored) or stop doing so. For a process that forks children it never
+/// waits for; they inherit the setting, and one that waits for children of
+/// its own must turn it off first.
+pub fn reap_children_automatically(on: bool) -> io::Result<()> {
+    let disposition = if on { libc::SIG_IGN } else { libc::SIG_DFL };
+    // SAFETY: SIG_IGN and SIG_DFL are valid dispositions for SIGCHLD; no
+    // handler function pointer is installed.
+    if unsafe { libc::signal(libc::SIGCHLD, disposition) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Moves the calling thread to `SCHED_IDLE`: it runs only on a CPU that
 /// nothing else wants, so background work done ahead of need (and the
 /// threads it starts, which inherit the policy) never delays the work
