@@ -427,8 +427,17 @@ fn containers_survive_the_engine() {
     );
     let a = c.inspect("alive").unwrap();
     assert_eq!(a["State"]["Status"], "running");
-    // Its log kept growing, and the engine still controls it.
-    assert!(logs(&c, "alive").lines().count() >= 2);
+    // Its log keeps growing (a tick each 0.1 s), and the engine still
+    // controls it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while logs(&c, "alive").lines().count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no ticks: {:?}",
+            logs(&c, "alive")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     c.kill("alive", None).unwrap();
     let a = c.inspect("alive").unwrap();
     assert_eq!(

@@ -1083,15 +1083,15 @@ impl Shim {
             oom_killed: crate::oom::killed(self.cgroups_path.as_deref(), &self.cfg.id),
             error: None,
         };
-        self.record_exit(exit);
         // The clients hear of the exit first (EOF ends `docker run`'s
-        // output), the runtime's state and cgroups go after.
+        // output), its record and the runtime's state and cgroups go after.
         self.close_attached(Target::Init);
         if self
             .cfg
             .restart
             .should_restart(code, self.restart_count, self.manually_stopped)
         {
+            self.record_exit(exit);
             self.delete_container();
             let ran = now.saturating_duration_since(self.run_started);
             if ran >= BACKOFF_RESET {
@@ -1107,13 +1107,18 @@ impl Shim {
             // again, so the engine may remove it while the runtime's state
             // and cgroups go (it touches neither): the waiters hear first,
             // and so do the clients connected by then (the engine's Wait
-            // may be among them, unread), see `run`.
+            // may be among them, unread), see `run`. The exit file, for a
+            // berthd that dies before it removes the container, is written
+            // after they have heard.
+            self.last_exit = Some(exit.clone());
             self.stop_for_good();
+            self.record_exit(exit);
             self.delete_at_exit = true;
         } else {
             // Any other container could be started at once by a new shim
             // for the same id, whose state and cgroups this one must not
             // take: they go before the waiters hear.
+            self.record_exit(exit);
             self.delete_container();
             self.stop_for_good();
         }
@@ -1140,8 +1145,12 @@ impl Shim {
         } else {
             atomic_write
         };
-        if let Err(e) = write(&self.cfg.exit_file, &data, 0o600) {
-            eprintln!("berth-shim: write {}: {e}", self.cfg.exit_file.display());
+        match write(&self.cfg.exit_file, &data, 0o600) {
+            // An `--rm` container's directory may be gone already: the
+            // engine heard of the exit and removed the container.
+            Err(e) if self.cfg.auto_remove && e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => eprintln!("berth-shim: write {}: {e}", self.cfg.exit_file.display()),
+            Ok(()) => {}
         }
         self.last_exit = Some(exit);
     }
