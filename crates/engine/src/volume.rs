@@ -184,6 +184,11 @@ impl Volumes {
         }
         let plan = combine(&req)?;
         let mounts = self.store.prepare(id, &plan, rootfs)?;
+        if mounts.is_empty() {
+            // No file is no mounts (see `load`): most containers have none,
+            // and their create, start and removal skip a file each.
+            return Ok(());
+        }
         let rec = ContainerMounts {
             id: id.to_owned(),
             mounts,

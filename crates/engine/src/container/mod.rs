@@ -1143,7 +1143,7 @@ impl Containers {
         let mounts = inner.store.snapshots.mounts(&rec.rw_key)?;
         inner.netvol.start(id, &mounts, &mut spec)?;
         let p = bundle.join("config.json");
-        std::fs::write(&p, serde_json::to_vec_pretty(&spec).unwrap_or_default())
+        std::fs::write(&p, serde_json::to_vec(&spec).unwrap_or_default())
             .map_err(|e| Error::io(format!("write {}", p.display()), e))?;
         let log = match hc.log_config.r#type.as_str() {
             "none" => None,
