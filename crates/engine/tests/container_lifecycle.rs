@@ -515,6 +515,38 @@ fn work_cut_short_by_a_crash_is_finished_at_the_next_start() {
         assert!(!data.join("containers").join(id).exists());
         assert!(!data.join("snapshots/overlay/rw").join(id).exists());
     }
+
+    // A create whose snapshot record had not reached the disk (it does in
+    // the background): the container is there, its writable layer made
+    // again, and it runs.
+    let lost = c
+        .create(None, &json!({"Image": "busybox", "Cmd": ["true"]}))
+        .unwrap()
+        .id;
+    drop((c, _engine));
+    {
+        let t0 = Instant::now();
+        let meta = loop {
+            match berth_store::meta::Meta::open(&data.join("meta.db")) {
+                Ok(m) => break m,
+                // The engine's last flush may still hold it.
+                Err(e) if t0.elapsed() < Duration::from_secs(5) => {
+                    eprintln!("open again: {e}");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("open the metadata: {e}"),
+            }
+        };
+        let mut tx = meta.write().unwrap();
+        tx.delete_snapshot(&lost).unwrap();
+        tx.commit().unwrap();
+    }
+    std::fs::remove_dir_all(data.join("snapshots/overlay/rw").join(&lost)).unwrap();
+    let (_engine, c) = env.open();
+    let w = c.wait_for(&lost, WaitCondition::NextExit).unwrap();
+    c.start(&lost).unwrap();
+    assert_eq!(w.wait().status_code, 0);
+    c.remove(&lost, false, false).unwrap();
 }
 
 /// A start writes the record once the container runs and its attaches

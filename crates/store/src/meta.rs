@@ -133,6 +133,15 @@ fn all_refs(t: &impl ReadableTable<&'static str, &'static str>) -> Result<Vec<(S
 /// The metadata database.
 pub struct Meta {
     db: redb::Database,
+    lazy: std::sync::Mutex<Lazy>,
+}
+
+/// How many lazy commits were made, and how many of them are known to be
+/// on disk.
+#[derive(Default)]
+struct Lazy {
+    committed: u64,
+    durable: u64,
 }
 
 impl std::fmt::Debug for Meta {
@@ -156,7 +165,46 @@ impl Meta {
         tx.open_table(SNAPSHOTS)
             .map_err(|e| Error::db("create snapshots", e))?;
         tx.commit().map_err(|e| Error::db("commit", e))?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            lazy: std::sync::Mutex::default(),
+        })
+    }
+
+    /// Commits `tx` without waiting for the disk: the change is seen at
+    /// once and is on disk after the next [`Meta::make_durable`] (or any
+    /// other commit). A crash before that loses it, so what must not be
+    /// lost with it waits for `make_durable` first.
+    pub fn commit_lazy(&self, mut tx: WriteTxn) -> Result<Vec<String>> {
+        tx.tx.set_durability(redb::Durability::None);
+        let removed = tx.commit()?;
+        // Counted after the commit: a `make_durable` that reads the count
+        // first may then count this one as not yet durable, never the
+        // reverse.
+        self.lazy().committed += 1;
+        Ok(removed)
+    }
+
+    /// Puts every lazy commit made so far on disk (one empty durable
+    /// commit, which writers being serialised places after them).
+    pub fn make_durable(&self) -> Result<()> {
+        let target = {
+            let l = self.lazy();
+            if l.durable >= l.committed {
+                return Ok(());
+            }
+            l.committed
+        };
+        self.write()?.commit()?;
+        let mut l = self.lazy();
+        l.durable = l.durable.max(target);
+        Ok(())
+    }
+
+    fn lazy(&self) -> std::sync::MutexGuard<'_, Lazy> {
+        self.lazy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A consistent read-only view.
@@ -429,6 +477,27 @@ mod tests {
             size: 0,
             refs: 0,
         }
+    }
+
+    #[test]
+    fn a_lazy_commit_is_seen_at_once_and_kept_once_made_durable() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("meta.db");
+        let m = Meta::open(&path).unwrap();
+        let mut tx = m.write().unwrap();
+        tx.add_layer(&layer("sha256:a", None)).unwrap();
+        m.commit_lazy(tx).unwrap();
+        assert!(m.read().unwrap().layer("sha256:a").unwrap().is_some());
+        let counts = |m: &Meta| {
+            let l = m.lazy();
+            (l.committed, l.durable)
+        };
+        assert_eq!(counts(&m), (1, 0));
+        m.make_durable().unwrap();
+        assert_eq!(counts(&m), (1, 1));
+        drop(m);
+        let m = Meta::open(&path).unwrap();
+        assert!(m.read().unwrap().layer("sha256:a").unwrap().is_some());
     }
 
     #[test]

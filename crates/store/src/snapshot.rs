@@ -68,11 +68,15 @@ pub trait Snapshotter: Send + Sync {
     /// The unpacked directory of a committed layer.
     fn layer_dir(&self, chain_id: &Digest) -> PathBuf;
     /// Creates a writable snapshot `key` on top of the committed layer
-    /// `parent` (or empty) and returns the mounts that make its root.
+    /// `parent` (or empty) and returns the mounts that make its root. Its
+    /// record reaches the disk in the background: a crash before may lose
+    /// the (still empty) snapshot, never what was written into it, as
+    /// [`Snapshotter::mounts`] and [`Snapshotter::upper_dir`] wait for it.
     fn prepare(&self, key: &str, parent: Option<&Digest>) -> Result<Vec<Mount>>;
-    /// The mounts of an active snapshot.
+    /// The mounts of an active snapshot, its record on disk.
     fn mounts(&self, key: &str) -> Result<Vec<Mount>>;
-    /// The writable directory of an active snapshot (its overlay upper dir).
+    /// The writable directory of an active snapshot (its overlay upper
+    /// dir), its record on disk.
     fn upper_dir(&self, key: &str) -> Result<PathBuf>;
     /// Removes an active snapshot; its layers go if nothing else uses them.
     fn remove(&self, key: &str) -> Result<()>;
@@ -281,15 +285,31 @@ impl Snapshotter for OverlaySnapshotter {
                 return Err(e);
             }
         };
-        if let Err(e) = tx.commit() {
+        if let Err(e) = self.meta.commit_lazy(tx) {
             let _ = fs::remove_dir_all(&dir);
             return Err(e);
+        }
+        // The fsync goes on while the caller (a container's create) goes
+        // on; its start waits for it in `mounts`.
+        let meta = Arc::clone(&self.meta);
+        let flush = move || {
+            if let Err(e) = meta.make_durable() {
+                tracing::warn!(error = %e, "write the metadata to disk");
+            }
+        };
+        if std::thread::Builder::new()
+            .name("meta-flush".into())
+            .spawn(flush.clone())
+            .is_err()
+        {
+            flush();
         }
         Ok(mounts)
     }
 
     fn mounts(&self, key: &str) -> Result<Vec<Mount>> {
         check_key(key)?;
+        self.meta.make_durable()?;
         let rec = self
             .meta
             .read()?
@@ -300,6 +320,7 @@ impl Snapshotter for OverlaySnapshotter {
 
     fn upper_dir(&self, key: &str) -> Result<PathBuf> {
         check_key(key)?;
+        self.meta.make_durable()?;
         if self.meta.read()?.snapshot(key)?.is_none() {
             return Err(Error::SnapshotNotFound(key.to_owned()));
         }

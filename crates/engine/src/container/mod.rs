@@ -376,6 +376,41 @@ impl Inner {
         remove_container_dir(tomb)
     }
 
+    /// Makes again the writable layer of each container whose snapshot a
+    /// crash lost: it is recorded on disk in the background after the
+    /// create, and before anything is written into it (see
+    /// [`berth_store::Snapshotter::prepare`]), so it was empty.
+    fn restore_snapshots(&self) {
+        let have: std::collections::HashSet<String> = match self.store.snapshots.list() {
+            Ok(l) => l.into_iter().map(|s| s.key).collect(),
+            Err(e) => {
+                tracing::warn!("list snapshots: {e}");
+                return;
+            }
+        };
+        let lost: Vec<Record> = self
+            .lock()
+            .by_id
+            .values()
+            .filter(|e| !have.contains(&e.rec.rw_key))
+            .map(|e| e.rec.clone())
+            .collect();
+        for rec in lost {
+            let made = self.images.layers(&rec.image_id).and_then(|layers| {
+                self.store
+                    .snapshots
+                    .prepare(&rec.rw_key, layers.last())
+                    .map_err(Into::into)
+            });
+            match made {
+                Ok(_) => tracing::info!(container = %rec.id, "made its lost writable layer again"),
+                Err(e) => {
+                    tracing::warn!(container = %rec.id, "make its lost writable layer again: {e}")
+                }
+            }
+        }
+    }
+
     /// Finish the removals a crash of berthd interrupted, and take away
     /// what a create it interrupted had made (the record, written last, is
     /// missing then).
@@ -625,6 +660,7 @@ impl Containers {
         }
         let me = Self { inner };
         me.inner.bury_leftovers();
+        me.inner.restore_snapshots();
         for id in running {
             me.recover(&id);
         }
