@@ -170,7 +170,7 @@ impl Client {
                 .to_owned()
         };
         Ok(Ping {
-            api_version: text("api-version").parse().ok(),
+            api_version: daemon_version(h),
             os_type: text("ostype"),
             experimental: text("docker-experimental") == "true",
         })
@@ -231,12 +231,7 @@ impl Client {
         let Some(again) = again else {
             return Ok(resp);
         };
-        let server = resp
-            .headers()
-            .get("api-version")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
-        let v = self.settle(server)?;
+        let v = self.settle(daemon_version(resp.headers()))?;
         if v >= sent || resp.status() != StatusCode::BAD_REQUEST {
             return Ok(resp);
         }
@@ -367,6 +362,11 @@ impl Client {
         };
         serde_json::from_slice(b).map_err(|e| Error::Decode(path.into(), e))
     }
+}
+
+/// The API version an answer says the daemon speaks (`Api-Version`).
+fn daemon_version(h: &hyper::HeaderMap) -> Option<ApiVersion> {
+    h.get("api-version")?.to_str().ok()?.parse().ok()
 }
 
 /// `path` with the version prefix and the query encoded.
